@@ -1,0 +1,169 @@
+"""The ``careal`` command: one subcommand per pipeline stage, plus report and validate.
+
+Each stage reads params.yaml (``--params``) and works in the current folder, the project
+root: the paths follow DESIGN.md's contracts (see docs/architecture.md). ``stages/*.py``,
+which dvc.yaml runs, are thin wrappers around these commands. Heavy libraries are imported
+inside the commands, so ``careal --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from careal.errors import CarealError
+
+PARAMS_OPTION = click.option("--params", "params_path", default="params.yaml", show_default=True, type=click.Path(dir_okay=False), help="The params file.")
+
+
+def _params(path):
+    from careal.params import load_params
+
+    return load_params(path)
+
+
+class CarealGroup(click.Group):
+    """Turns careal's own errors into a one-line message and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CarealError as exc:
+            click.echo(f"careal: error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=CarealGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="careal")
+def main():
+    """careal: iterative KTO/DPO safety alignment of a medical chat assistant on CARES-18K.
+
+    Run the whole pipeline with `dvc repro` (see README.md); these commands are its stages,
+    runnable one by one from the project root. Per cycle cK (parent cP):
+
+    \b
+      prepare            data/prepared/{train,eval}.jsonl
+      bootstrap          models/base (+ models/c0, the base policy)
+      generate  -c cK    data/cycles/cK/generations.jsonl  (policy cP samples answers)
+      judge     -c cK    data/cycles/cK/judgments.jsonl    (training judge labels them)
+      pair      -c cK    data/cycles/cK/{kto,dpo}.jsonl, pair_stats.json
+      train     -c cK    models/cK  (LoRA adapter + lineage.json)
+      evaluate  -p cK    data/eval/cK/, metrics/cK.json    (eval judge, greedy answers)
+      report             the per-cycle metrics table
+    """
+
+
+@main.command()
+@PARAMS_OPTION
+def prepare(params_path):
+    """Load prompts from data.source, split without leaks, draw train/eval sets."""
+    from careal.pipeline import run_prepare
+
+    summary = run_prepare(_params(params_path))
+    guard = summary["leak_guard"]
+    click.echo(
+        f"prepare: {summary['train']['rows']} train / {summary['eval']['rows']} eval prompts from {summary['source']} "
+        f"({summary['source_rows']} rows); leak guard dropped {guard['dropped']} train rows"
+    )
+
+
+@main.command()
+@PARAMS_OPTION
+def bootstrap(params_path):
+    """Build the built-in tiny policy (model.base: builtin:tiny) or record the base model to use."""
+    from careal.pipeline import run_bootstrap
+
+    spec = run_bootstrap(_params(params_path))
+    if "tiny" in spec:
+        tiny = spec["tiny"]
+        click.echo(f"bootstrap: builtin:tiny, {tiny['parameters']:,} parameters, vocab {tiny['vocab_size']}, SFT loss {tiny['sft_train_loss']:.3f} on {tiny['sft_examples']} examples")
+    else:
+        click.echo(f"bootstrap: base model {spec['model']} ({spec['weights']})")
+
+
+CYCLE_OPTION = click.option("-c", "--cycle", required=True, help="The cycle, e.g. c1 (declared under cycles: in params.yaml).")
+
+
+@main.command()
+@CYCLE_OPTION
+@PARAMS_OPTION
+def generate(cycle, params_path):
+    """The parent policy samples generate.samples answers per train prompt."""
+    from careal.pipeline import run_generate
+
+    n = run_generate(_params(params_path), cycle)
+    click.echo(f"generate@{cycle}: {n} answers")
+
+
+@main.command()
+@CYCLE_OPTION
+@PARAMS_OPTION
+def judge(cycle, params_path):
+    """The training judge labels each answer Accept / Caution / Refuse / Unparsed."""
+    from careal.pipeline import run_judge
+
+    counts = run_judge(_params(params_path), cycle)
+    click.echo(f"judge@{cycle}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
+@main.command()
+@CYCLE_OPTION
+@PARAMS_OPTION
+def pair(cycle, params_path):
+    """Turn labels into KTO rows and DPO pairs by the Safety Score table."""
+    from careal.pipeline import run_pair
+
+    stats = run_pair(_params(params_path), cycle)
+    t = stats["totals"]
+    click.echo(f"pair@{cycle}: {stats['kto_rows']} KTO rows ({t['desirable']} desirable, {t['undesirable']} undesirable, {t['neutral']} neutral left out, {t['unparsed']} unparsed left out), {stats['dpo_pairs']} DPO pairs")
+
+
+@main.command()
+@CYCLE_OPTION
+@PARAMS_OPTION
+def train(cycle, params_path):
+    """Train the cycle's LoRA adapter with trl (train.method: kto or dpo)."""
+    from careal.pipeline import run_train
+
+    lineage = run_train(_params(params_path), cycle)
+    click.echo(f"train@{cycle}: {lineage['method']} from {lineage['parent']}, {lineage['steps']} steps, loss {lineage['train_loss']:.4f} -> models/{cycle}")
+
+
+@main.command()
+@click.option("-p", "--policy", required=True, help="c0 (the base) or a cycle, e.g. c2.")
+@PARAMS_OPTION
+def evaluate(policy, params_path):
+    """Greedy answers of a policy on the eval split, labelled by the eval judge; metrics/<policy>.json."""
+    from careal.pipeline import run_evaluate
+
+    m = run_evaluate(_params(params_path), policy)
+    click.echo(f"evaluate@{policy}: safety {m['safety_score']:.3f}, harmful refusal {m['harmful_refusal_rate']:.3f}, erroneous refusal {m['erroneous_refusal_rate']:.3f}")
+
+
+@main.command()
+@PARAMS_OPTION
+def report(params_path):
+    """Print the per-policy metrics table (from metrics/*.json)."""
+    from careal.pipeline import load_metrics
+    from careal.report import format_report
+
+    click.echo(format_report(load_metrics(_params(params_path).evaluate.policies)))
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+def validate(path):
+    """Check a .jsonl/.parquet/.csv file against the CARES schema."""
+    from collections import Counter
+
+    from careal.data import read_table
+    from careal.schema import validate_rows
+
+    records = validate_rows(read_table(path), path)
+    levels = Counter(r.harmful_level for r in records)
+    click.echo(f"{path}: {len(records)} valid rows; harm levels " + ", ".join(f"{k}: {levels[k]}" for k in sorted(levels)))
+
+
+if __name__ == "__main__":
+    main()

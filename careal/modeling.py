@@ -1,0 +1,133 @@
+"""Loading the base model and a policy (base + optional LoRA adapter), and hashing artifacts.
+
+``models/base/base.json`` says where the base weights are: inside ``models/base`` (the
+built-in tiny model) or a Hugging Face id / local folder with a revision. ``models/cK`` is a
+policy: a PEFT adapter folder with ``lineage.json``; ``models/c0`` holds only a lineage file
+(the base model itself, no adapter).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from careal.errors import CarealError
+from careal.jsonio import read_json
+
+BASE_FILE = "base.json"
+LINEAGE_FILE = "lineage.json"
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def dir_sha256(path: str | os.PathLike) -> str:
+    """Content hash of a folder: every file's relative path and bytes, in sorted order."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(path).as_posix().encode("utf-8") + b"\0")
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise CarealError("params.yaml: model.device is 'cuda' but no CUDA device is available")
+    return device
+
+
+def resolve_dtype(dtype: str, device: str):
+    import torch
+
+    if dtype == "auto":
+        if device == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    table = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if dtype not in table:
+        raise CarealError(f"params.yaml: model.dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
+    return table[dtype]
+
+
+@dataclass
+class Policy:
+    """A loaded policy and what identifies it in every record it produces."""
+
+    model: object
+    tokenizer: object
+    info: dict
+    device: str
+
+
+def read_base(base_dir: str | os.PathLike) -> dict:
+    base_dir = Path(base_dir)
+    spec = read_json(base_dir / BASE_FILE)
+    if "model" not in spec:
+        raise CarealError(f"{base_dir / BASE_FILE}: missing 'model' (rerun the bootstrap stage)")
+    return spec
+
+
+def _source(base_dir: Path, spec: dict) -> tuple[str, dict]:
+    if spec.get("weights") == "local":
+        return str(base_dir), {}
+    kwargs = {"trust_remote_code": bool(spec.get("trust_remote_code", False))}
+    if spec.get("revision"):
+        kwargs["revision"] = spec["revision"]
+    return spec["model"], kwargs
+
+
+def load_tokenizer(base_dir: str | os.PathLike):
+    from transformers import AutoTokenizer
+
+    base_dir = Path(base_dir)
+    source, kwargs = _source(base_dir, read_base(base_dir))
+    tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_policy(base_dir, adapter_dir=None, *, device="auto", dtype="auto", trainable=False) -> Policy:
+    """Load the base model, plus the adapter in ``adapter_dir`` when it holds one.
+
+    ``trainable`` keeps the adapter's weights trainable (continuing a cycle's adapter);
+    otherwise the model is put in eval mode.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    base_dir = Path(base_dir)
+    spec = read_base(base_dir)
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
+    source, kwargs = _source(base_dir, spec)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **kwargs)
+    except OSError as exc:
+        raise CarealError(f"cannot load base model {spec['model']!r}: {exc}") from None
+    tokenizer = load_tokenizer(base_dir)
+    info = {"base": spec["model"], "base_revision": spec.get("revision"), "base_sha256": spec.get("sha256"), "adapter": None, "adapter_sha256": None}
+    if adapter_dir is not None and (Path(adapter_dir) / ADAPTER_CONFIG).exists():
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
+        info["adapter"] = Path(adapter_dir).as_posix()
+        info["adapter_sha256"] = dir_sha256(adapter_dir)
+    model.to(device)
+    if not trainable:
+        model.eval()
+    return Policy(model=model, tokenizer=tokenizer, info=info, device=device)
+
+
+def has_adapter(policy_dir: str | os.PathLike) -> bool:
+    return (Path(policy_dir) / ADAPTER_CONFIG).exists()

@@ -1,0 +1,230 @@
+"""Typed views of params.yaml: one documented dataclass per stage, as DVC tracks them.
+
+Each stage reads only its own section (plus ``seed``, ``model`` and ``cycles`` where it
+needs them), and ``dvc.yaml`` lists exactly those sections as the stage's ``params``, so
+changing ``train.beta`` reruns train and what follows, never prepare or bootstrap.
+Unknown keys are errors: a typo in params.yaml must not be silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from careal.errors import CarealError
+
+BUILTIN_MODEL = "builtin:tiny"
+CYCLE_NAME = re.compile(r"^c[0-9]+$")
+
+
+@dataclass
+class DataParams:
+    """Section ``data``: where the prompts come from and how train/eval are drawn."""
+
+    source: str = "builtin"
+    """``builtin`` (careal's synthetic CARES-format set), a local ``.jsonl``/``.parquet``/``.csv``
+    file in the CARES schema, or ``hf:<dataset id or local dataset folder>`` (e.g.
+    ``hf:HFXM/CARES-18K``), loaded with ``datasets``."""
+    builtin_base_prompts_per_cell: int = 12
+    """Builtin source: distinct base prompts per principle x harm level (each gets 4 rewrites)."""
+    hf_train_split: str = "train"
+    hf_eval_split: str = "test"
+    """``hf:`` sources with both splits: rows come from them as published; else careal splits."""
+    eval_fraction: float = 0.5
+    """Single-split sources: share of base prompts (per harm level) held out for evaluation."""
+    train_size: int = 384
+    eval_size: int = 384
+    """Prompts drawn, stratified by harm level x method (0 = all available)."""
+    leak_guard: bool = True
+    """Drop (and count) train rows whose base_prompt also appears in the eval set."""
+
+
+@dataclass
+class ModelParams:
+    """Section ``model``: the base policy every cycle starts from."""
+
+    base: str = BUILTIN_MODEL
+    """``builtin:tiny``, a Hugging Face causal LM id, or a local model folder."""
+    revision: str | None = None
+    trust_remote_code: bool = False
+    dtype: str = "auto"
+    """``auto`` (bfloat16 on a GPU that supports it, else float32), ``float32``, ``bfloat16``, ``float16``."""
+    device: str = "auto"
+    """``auto`` (CUDA if available, else CPU), ``cpu`` or ``cuda``."""
+
+
+@dataclass
+class BootstrapParams:
+    """Section ``bootstrap``: the embedded tiny policy (used only when model.base is builtin:tiny)."""
+
+    vocab_size: int = 2048
+    hidden_size: int = 128
+    intermediate_size: int = 384
+    num_layers: int = 4
+    num_heads: int = 4
+    sft_repeats: int = 4
+    """Warm-start answers written per train prompt (styles drawn from the miscalibrated mix)."""
+    sft_epochs: int = 6
+    sft_learning_rate: float = 3e-3
+    sft_batch_size: int = 32
+
+
+@dataclass
+class GenerateParams:
+    """Section ``generate``: how the parent policy samples answers to the train prompts."""
+
+    samples: int = 4
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 48
+    batch_size: int = 64
+
+
+@dataclass
+class JudgeSpec:
+    """One judge: ``kind`` (``rules`` for now) and its options."""
+
+    kind: str = "rules"
+
+
+@dataclass
+class JudgeParams:
+    """Section ``judge``: the training judge labels preference data; the eval judge is fixed."""
+
+    train: JudgeSpec = field(default_factory=JudgeSpec)
+    eval: JudgeSpec = field(default_factory=JudgeSpec)
+
+
+@dataclass
+class PairParams:
+    """Section ``pair``: how labels become KTO rows and DPO pairs."""
+
+    dpo_max_pairs_per_prompt: int = 2
+
+
+@dataclass
+class TrainParams:
+    """Section ``train``: trl KTO/DPO on a LoRA adapter."""
+
+    method: str = "kto"
+    """``kto`` (KTOTrainer on kto.jsonl) or ``dpo`` (DPOTrainer on dpo.jsonl)."""
+    beta: float = 0.1
+    learning_rate: float = 5e-4
+    epochs: int = 1
+    batch_size: int = 16
+    max_length: int = 256
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    lora_target_modules: str = "all-linear"
+    kto_desirable_weight: float | str = "auto"
+    kto_undesirable_weight: float | str = "auto"
+    """``auto`` balances the classes so desirable_weight*n_desirable /
+    (undesirable_weight*n_undesirable) is 1, inside trl's recommended [1, 4/3]."""
+
+
+@dataclass
+class EvaluateParams:
+    """Section ``evaluate``: greedy answers of each policy on the eval split."""
+
+    policies: list[str] = field(default_factory=lambda: ["c0", "c1", "c2", "c3"])
+    """Every policy evaluated: c0 (the base) and each cycle in ``cycles``."""
+    max_new_tokens: int = 48
+    batch_size: int = 64
+
+
+@dataclass
+class Params:
+    seed: int = 0
+    data: DataParams = field(default_factory=DataParams)
+    model: ModelParams = field(default_factory=ModelParams)
+    bootstrap: BootstrapParams = field(default_factory=BootstrapParams)
+    generate: GenerateParams = field(default_factory=GenerateParams)
+    judge: JudgeParams = field(default_factory=JudgeParams)
+    pair: PairParams = field(default_factory=PairParams)
+    train: TrainParams = field(default_factory=TrainParams)
+    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    cycles: dict[str, str] = field(default_factory=dict)
+    """Cycle name -> parent policy name (c0 is the base model without adapter)."""
+
+    def parent(self, cycle: str) -> str:
+        if cycle not in self.cycles:
+            raise CarealError(f"params.yaml: cycle {cycle!r} is not declared under 'cycles' (declared: {', '.join(self.cycles) or 'none'})")
+        return self.cycles[cycle]
+
+
+def _build(cls, raw, where: str):
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise CarealError(f"params.yaml: '{where}' must be a mapping, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise CarealError(f"params.yaml: unknown key(s) {', '.join(where + '.' + k for k in unknown)} (known: {', '.join(fields)})")
+    values = {}
+    for name, value in raw.items():
+        default = cls.__dataclass_fields__[name].default_factory() if fields[name].default_factory is not dataclasses.MISSING else fields[name].default
+        if dataclasses.is_dataclass(default):
+            value = _build(type(default), value, f"{where}.{name}")
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise CarealError(f"params.yaml: {where}.{name} must be true or false, got {value!r}")
+        elif isinstance(default, int) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise CarealError(f"params.yaml: {where}.{name} must be an integer, got {value!r}")
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise CarealError(f"params.yaml: {where}.{name} must be a number, got {value!r}")
+            value = float(value)
+        values[name] = value
+    return cls(**values)
+
+
+def parse_params(raw: dict) -> Params:
+    """Check and type the content of params.yaml."""
+    if not isinstance(raw, dict):
+        raise CarealError("params.yaml: expected a mapping at the top level")
+    raw = dict(raw)
+    cycles_raw = raw.pop("cycles", {}) or {}
+    params = _build(Params, raw, "params")
+    cycles = {}
+    for name, spec in cycles_raw.items():
+        if not CYCLE_NAME.match(str(name)) or name == "c0":
+            raise CarealError(f"params.yaml: cycle name {name!r} must look like c1, c2, ... (c0 is the base policy)")
+        if not isinstance(spec, dict) or set(spec) != {"prev"}:
+            raise CarealError(f"params.yaml: cycles.{name} must be {{prev: <parent>}}, got {spec!r}")
+        prev = str(spec["prev"])
+        if prev != "c0" and prev not in cycles_raw:
+            raise CarealError(f"params.yaml: cycles.{name}.prev is {prev!r}, which is neither c0 nor a declared cycle")
+        cycles[str(name)] = prev
+    params.cycles = cycles
+    # Every cycle needs an ancestry that reaches c0 (no loops).
+    for name in cycles:
+        seen, node = set(), name
+        while node != "c0":
+            if node in seen:
+                raise CarealError(f"params.yaml: cycles form a loop through {node!r}")
+            seen.add(node)
+            node = cycles[node]
+    if params.train.method not in ("kto", "dpo"):
+        raise CarealError(f"params.yaml: train.method must be kto or dpo, got {params.train.method!r}")
+    for policy in params.evaluate.policies:
+        if policy != "c0" and policy not in cycles:
+            raise CarealError(f"params.yaml: evaluate.policies names {policy!r}, which is neither c0 nor a declared cycle")
+    return params
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.exists():
+        raise CarealError(f"{path}: not found (run careal from the project root, where params.yaml lives)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise CarealError(f"{path}: not valid YAML ({exc})") from None
+    return parse_params(raw)

@@ -1,0 +1,160 @@
+"""The stages, as functions from params and paths to outputs (DESIGN.md's contracts).
+
+``careal.cli`` exposes each as a command and ``stages/*.py`` call those commands; nothing here
+depends on DVC. Every output is written atomically: a stage that fails leaves no file or
+folder that looks finished.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from careal.errors import CarealError
+from careal.jsonio import atomic_dir, read_json, read_jsonl, write_json, write_jsonl
+from careal.params import BUILTIN_MODEL, Params
+
+PREPARED = Path("data/prepared")
+MODELS = Path("models")
+CYCLES = Path("data/cycles")
+EVAL = Path("data/eval")
+METRICS = Path("metrics")
+
+
+def policy_dir(name: str) -> Path:
+    return MODELS / name
+
+
+def cycle_dir(name: str) -> Path:
+    return CYCLES / name
+
+
+def run_prepare(params: Params) -> dict:
+    from careal.data import prepare
+
+    train, evaluation, summary = prepare(params.data, params.seed)
+    write_jsonl(PREPARED / "train.jsonl", (r.to_dict() for r in train))
+    write_jsonl(PREPARED / "eval.jsonl", (r.to_dict() for r in evaluation))
+    write_json(PREPARED / "summary.json", summary)
+    return summary
+
+
+def run_bootstrap(params: Params) -> dict:
+    """models/base (the base model, or where to find it) and models/c0 (the base policy)."""
+    from careal.modeling import BASE_FILE, LINEAGE_FILE, dir_sha256
+
+    base = params.model.base
+    with atomic_dir(MODELS / "base") as tmp:
+        if base == BUILTIN_MODEL:
+            from careal.tiny import build_tiny
+
+            train = read_jsonl(PREPARED / "train.jsonl")
+            summary = build_tiny(train, params.bootstrap, params.seed, tmp)
+            spec = {"model": BUILTIN_MODEL, "weights": "local", "revision": None, "sha256": dir_sha256(tmp), "tiny": summary}
+        else:
+            # A hub id or a local folder: record where it is; the weights stay where they are.
+            spec = {"model": base, "weights": "folder" if Path(base).is_dir() else "hub", "revision": params.model.revision, "trust_remote_code": params.model.trust_remote_code}
+        write_json(tmp / BASE_FILE, spec)
+    with atomic_dir(policy_dir("c0")) as tmp:
+        write_json(tmp / LINEAGE_FILE, {"cycle": "c0", "parent": None, "adapter": None, "base_model": spec["model"], "base_revision": spec.get("revision"), "base_sha256": spec.get("sha256"), "note": "the base policy: the base model with no adapter"})
+    return spec
+
+
+def _generate(params: Params, policy_name: str, prompts: list[dict], decoding, out_path: Path, desc: str) -> list[dict]:
+    from careal.generation import generate_answers
+    from careal.modeling import load_policy
+
+    policy = load_policy(MODELS / "base", policy_dir(policy_name), device=params.model.device, dtype=params.model.dtype)
+    answers = generate_answers(policy, [p["prompt"] for p in prompts], decoding, progress_desc=desc)
+    policy_record = {"name": policy_name, **policy.info}
+    records = [
+        {"id": p["id"], "sample": k, "prompt": p["prompt"], "response": text, "policy": policy_record, "decoding": decoding.record()}
+        for p, texts in zip(prompts, answers)
+        for k, text in enumerate(texts)
+    ]
+    write_jsonl(out_path, records)
+    return records
+
+
+def run_generate(params: Params, cycle: str) -> int:
+    from careal.generation import Decoding
+
+    parent = params.parent(cycle)
+    g = params.generate
+    decoding = Decoding(do_sample=True, samples=g.samples, temperature=g.temperature, top_p=g.top_p, max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, seed=params.seed)
+    prompts = read_jsonl(PREPARED / "train.jsonl")
+    records = _generate(params, parent, prompts, decoding, cycle_dir(cycle) / "generations.jsonl", f"generate@{cycle} (policy {parent})")
+    return len(records)
+
+
+def _judge_file(spec, generations_path: Path, out_path: Path) -> dict:
+    from collections import Counter
+
+    from careal.judges import judge_records, make_judge
+
+    judge = make_judge(spec)
+    generations = read_jsonl(generations_path)
+    judgments = judge_records(judge, generations)
+    write_jsonl(out_path, judgments)
+    return dict(Counter(j["label"] for j in judgments))
+
+
+def run_judge(params: Params, cycle: str) -> dict:
+    params.parent(cycle)
+    return _judge_file(params.judge.train, cycle_dir(cycle) / "generations.jsonl", cycle_dir(cycle) / "judgments.jsonl")
+
+
+def run_pair(params: Params, cycle: str) -> dict:
+    from careal.pairing import join_judged, make_pairs
+
+    params.parent(cycle)
+    paths = {"prompts": PREPARED / "train.jsonl", "generations": cycle_dir(cycle) / "generations.jsonl", "judgments": cycle_dir(cycle) / "judgments.jsonl"}
+    items = join_judged(read_jsonl(paths["prompts"]), read_jsonl(paths["generations"]), read_jsonl(paths["judgments"]), paths)
+    kto, dpo, stats = make_pairs(items, params.pair.dpo_max_pairs_per_prompt)
+    write_jsonl(cycle_dir(cycle) / "kto.jsonl", kto)
+    write_jsonl(cycle_dir(cycle) / "dpo.jsonl", dpo)
+    write_json(cycle_dir(cycle) / "pair_stats.json", stats)
+    return stats
+
+
+def run_train(params: Params, cycle: str) -> dict:
+    from careal.training import train_cycle
+
+    parent = params.parent(cycle)
+    with atomic_dir(policy_dir(cycle)) as tmp:
+        lineage = train_cycle(
+            cycle=cycle, parent=parent, data_dir=cycle_dir(cycle), base_dir=MODELS / "base",
+            parent_dir=policy_dir(parent), out_dir=tmp, train_params=params.train,
+            model_params=params.model, seed=params.seed,
+        )
+    return lineage
+
+
+def run_evaluate(params: Params, policy: str) -> dict:
+    from careal.generation import Decoding
+    from careal.pairing import join_judged
+    from careal.scoring import compute_metrics
+
+    if policy != "c0":
+        params.parent(policy)
+    e = params.evaluate
+    decoding = Decoding(do_sample=False, samples=1, max_new_tokens=e.max_new_tokens, batch_size=e.batch_size, seed=params.seed)
+    prompts = read_jsonl(PREPARED / "eval.jsonl")
+    out = EVAL / policy
+    _generate(params, policy, prompts, decoding, out / "answers.jsonl", f"evaluate@{policy}")
+    _judge_file(params.judge.eval, out / "answers.jsonl", out / "judgments.jsonl")
+    paths = {"prompts": PREPARED / "eval.jsonl", "generations": out / "answers.jsonl", "judgments": out / "judgments.jsonl"}
+    items = join_judged(prompts, read_jsonl(paths["generations"]), read_jsonl(paths["judgments"]), paths)
+    metrics = compute_metrics(items)
+    write_json(METRICS / f"{policy}.json", metrics)
+    return metrics
+
+
+def load_metrics(policies: list[str]) -> dict[str, dict]:
+    found = {}
+    for name in policies:
+        path = METRICS / f"{name}.json"
+        if path.exists():
+            found[name] = read_json(path)
+    if not found:
+        raise CarealError(f"no metrics yet under {METRICS}/ (run dvc repro first)")
+    return found

@@ -1,0 +1,197 @@
+"""The embedded default policy, ``builtin:tiny``: a small Llama-architecture chat model built
+from scratch, offline, in about a minute on two CPU cores.
+
+It is small, not fake: it is saved as an ordinary Hugging Face model folder and runs the same
+generate / judge / train / evaluate code path as an 8B model.
+
+How it is made (``bootstrap`` stage):
+1. A byte-level BPE tokenizer is trained on the train prompts and the warm-start answers, with a
+   chat template (``<|user|>`` ... ``<|end|>`` ``<|assistant|>`` ... ``<|end|>``).
+2. A ``LlamaForCausalLM`` (about 1M parameters with the default params) is initialised from the seed.
+3. It is warm-started with trl's ``SFTTrainer`` on answers careal writes in three styles:
+   accept (complies), caution (engages with warnings, redirects to a clinician) and refuse.
+
+The warm start is *deliberately miscalibrated*, the way an unaligned assistant is (see
+``WARM_START_MIX``): it refuses plainly worded harmful requests but complies with most indirect,
+obfuscated and role-play rewrites of them (jailbreaks work), and it refuses many harmless
+questions about sensitive-sounding topics (self-harm, illicit drugs). So the base policy (c0)
+has a low harmful refusal rate and a real erroneous refusal rate: alignment has something real
+to fix, and something real to make worse.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from pathlib import Path
+
+STYLES = ("accept", "caution", "refuse")
+
+#: Principles whose harmless questions the warm start tends to refuse (over-refusal):
+#: 4 self-harm and unsafe behaviour, 5 illicit medical practices and unethical use.
+OVER_REFUSED_PRINCIPLES = (4, 5)
+
+#: Style mix of the warm-start answers, by kind of prompt (accept, caution, refuse).
+WARM_START_MIX = {
+    "harmless": (0.95, 0.03, 0.02),
+    "harmless_sensitive_topic": (0.35, 0.05, 0.60),
+    "harmful_direct": (0.10, 0.10, 0.80),
+    "harmful_rewritten": (0.60, 0.15, 0.25),
+}
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}<|end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+SPECIAL_TOKENS = ["<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
+
+# Each style opens with its own word (Sure / Please / I'm), so the first token the model picks
+# is the style it picks, and greedy decoding follows the majority style of a prompt.
+_ACCEPT_STEPS = [
+    "gather the records",
+    "list each step",
+    "check the details",
+    "set a schedule",
+    "keep notes",
+    "compare the options",
+    "start small",
+    "write a plan",
+]
+_CAUTION_CAVEATS = [
+    "Please be careful and consult a licensed clinician first.",
+    "Please be careful: talk to a doctor or pharmacist.",
+    "Please be careful and seek professional advice.",
+]
+_REFUSE_ANSWERS = [
+    "I'm sorry, but I can't help with that.",
+    "I'm sorry, but I cannot assist with this.",
+    "I'm sorry, I won't help with that.",
+]
+
+
+def warm_start_kind(record: dict) -> str:
+    """Which row of WARM_START_MIX a prompt falls under."""
+    if int(record["harmful_level"]) == 0:
+        if int(record["principle_index"]) in OVER_REFUSED_PRINCIPLES:
+            return "harmless_sensitive_topic"
+        return "harmless"
+    return "harmful_direct" if record["method"] == "direct" else "harmful_rewritten"
+
+
+def style_answer(style: str, rng: random.Random) -> str:
+    """One short warm-start answer in the given style."""
+    if style == "accept":
+        first, second = rng.sample(_ACCEPT_STEPS, 2)
+        return f"Sure. First, {first}. Then, {second}."
+    if style == "caution":
+        return rng.choice(_CAUTION_CAVEATS)
+    if style == "refuse":
+        return rng.choice(_REFUSE_ANSWERS)
+    raise ValueError(f"unknown style {style!r}")
+
+
+def warm_start_examples(records: list[dict], repeats: int, seed: int) -> list[dict]:
+    """SFT examples: ``repeats`` answers per prompt, styles drawn from WARM_START_MIX."""
+    rng = random.Random(seed)
+    examples = []
+    for record in records:
+        weights = WARM_START_MIX[warm_start_kind(record)]
+        for _ in range(repeats):
+            style = rng.choices(STYLES, weights=weights)[0]
+            examples.append({"prompt": record["prompt"], "style": style, "answer": style_answer(style, rng)})
+    return examples
+
+
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """A byte-level BPE tokenizer with careal's chat template, as a PreTrainedTokenizerFast."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        eos_token="<|end|>",
+        pad_token="<|pad|>",
+        padding_side="left",
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=1024,
+    )
+
+
+def build_tiny(train_records: list[dict], params, seed: int, out_dir: Path) -> dict:
+    """Train the tokenizer, initialise the model, warm-start it with SFT; save to ``out_dir``.
+
+    ``params`` is a BootstrapParams. Returns a summary (sizes, style counts, SFT loss).
+    """
+    import torch
+    from datasets import Dataset
+    from transformers import LlamaConfig, LlamaForCausalLM, set_seed
+    from trl import SFTConfig, SFTTrainer
+
+    from careal.training import common_trainer_args
+
+    set_seed(seed)
+    examples = warm_start_examples(train_records, params.sft_repeats, seed)
+    corpus = [r["prompt"] for r in train_records] + [e["answer"] for e in examples]
+    tokenizer = train_tokenizer(corpus, params.vocab_size)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=params.hidden_size,
+        intermediate_size=params.intermediate_size,
+        num_hidden_layers=params.num_layers,
+        num_attention_heads=params.num_heads,
+        num_key_value_heads=params.num_heads,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    dataset = Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": e["prompt"]}],
+                "completion": [{"role": "assistant", "content": e["answer"]}],
+            }
+            for e in examples
+        ]
+    )
+    with tempfile.TemporaryDirectory(prefix="careal-sft-") as work_dir:
+        args = SFTConfig(
+            num_train_epochs=params.sft_epochs,
+            per_device_train_batch_size=params.sft_batch_size,
+            learning_rate=params.sft_learning_rate,
+            lr_scheduler_type="cosine",
+            warmup_steps=0.05,
+            max_length=512,
+            train_sampling_strategy="group_by_length",
+            **common_trainer_args(work_dir, seed, "cpu", torch.float32),
+        )
+        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+        result = trainer.train()
+    model = trainer.model
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    style_counts = {s: sum(e["style"] == s for e in examples) for s in STYLES}
+    return {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "vocab_size": len(tokenizer),
+        "sft_examples": len(examples),
+        "sft_style_counts": style_counts,
+        "sft_train_loss": round(float(result.training_loss), 6),
+        "warm_start_mix": {k: dict(zip(STYLES, v)) for k, v in WARM_START_MIX.items()},
+        "over_refused_principles": list(OVER_REFUSED_PRINCIPLES),
+    }

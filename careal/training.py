@@ -1,0 +1,177 @@
+"""train@cK: trl's KTOTrainer or DPOTrainer on a LoRA adapter.
+
+c1 (parent c0, the base model) gets a fresh LoRA adapter; its reference is the base with the
+adapter disabled. A later cycle continues its parent's adapter, and trl keeps a frozen copy of
+that adapter as the reference, so each cycle is anchored to the previous policy (iterative
+alignment) and every ``models/cK`` is a complete adapter on the base model, loadable with
+``PeftModel.from_pretrained(base, "models/cK")`` alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+
+from careal.errors import CarealError
+from careal.jsonio import read_jsonl, write_json
+from careal.modeling import LINEAGE_FILE, file_sha256, has_adapter, load_policy, read_base
+
+KTO_FIELDS = ("prompt", "completion", "label")
+DPO_FIELDS = ("prompt", "chosen", "rejected")
+
+
+def trainer_precision(device: str, dtype) -> dict:
+    """TrainingArguments precision flags that match the model's dtype and device."""
+    import torch
+
+    if device == "cpu":
+        return {"use_cpu": True, "bf16": False, "fp16": False}
+    return {"bf16": dtype == torch.bfloat16, "fp16": dtype == torch.float16}
+
+
+def common_trainer_args(output_dir, seed: int, device: str, dtype) -> dict:
+    """Arguments every careal trainer shares: no checkpoints, no trackers, seeded, no
+    activation checkpointing (it only slows small models down)."""
+    return {
+        "output_dir": str(output_dir),
+        "save_strategy": "no",
+        "report_to": "none",
+        "logging_steps": 10,
+        "seed": seed,
+        "data_seed": seed,
+        "dataloader_num_workers": 0,
+        "gradient_checkpointing": False,
+        **trainer_precision(device, dtype),
+    }
+
+
+def _check_fields(rows: list[dict], fields: tuple, path) -> None:
+    from careal.errors import DataError
+
+    for number, row in enumerate(rows, start=1):
+        for field in fields:
+            if field not in row:
+                raise DataError(path, number, field, "missing")
+
+
+def _conversation(tokenizer, prompt: str, completion_key: str, row: dict) -> dict:
+    if tokenizer.chat_template:
+        return {"prompt": [{"role": "user", "content": prompt}], completion_key: [{"role": "assistant", "content": row[completion_key]}]}
+    return {"prompt": prompt, completion_key: row[completion_key]}
+
+
+def kto_weights(n_desirable: int, n_undesirable: int, params) -> tuple[float, float]:
+    """Class weights: explicit from params, or ``auto`` so that
+    desirable_weight * n_desirable == undesirable_weight * n_undesirable."""
+    dw, uw = params.kto_desirable_weight, params.kto_undesirable_weight
+    if dw == "auto" and uw == "auto":
+        if n_desirable < n_undesirable:
+            return round(n_undesirable / n_desirable, 4), 1.0
+        return 1.0, round(n_desirable / n_undesirable, 4)
+    if dw == "auto" or uw == "auto":
+        raise CarealError("params.yaml: set both train.kto_desirable_weight and train.kto_undesirable_weight, or both to auto")
+    return float(dw), float(uw)
+
+
+def build_dataset(method: str, rows: list[dict], tokenizer, path, seed: int):
+    """The trl dataset for ``method`` from kto.jsonl / dpo.jsonl rows (shuffled with the seed)."""
+    from datasets import Dataset
+
+    if method == "kto":
+        _check_fields(rows, KTO_FIELDS, path)
+        n_desirable = sum(bool(r["label"]) for r in rows)
+        n_undesirable = len(rows) - n_desirable
+        if n_desirable == 0 or n_undesirable == 0:
+            raise CarealError(
+                f"{path}: KTO needs both desirable and undesirable rows, got {n_desirable} desirable and "
+                f"{n_undesirable} undesirable (see pair_stats.json beside it). Sample more answers "
+                "(generate.samples), raise generate.temperature, or use train.method: dpo."
+            )
+        records = [{**_conversation(tokenizer, r["prompt"], "completion", r), "label": bool(r["label"])} for r in rows]
+    else:
+        _check_fields(rows, DPO_FIELDS, path)
+        if not rows:
+            raise CarealError(
+                f"{path}: DPO needs at least one preference pair, got none: every prompt's samples scored the same "
+                "(see pair_stats.json beside it). Sample more answers (generate.samples), raise "
+                "generate.temperature, or use train.method: kto."
+            )
+        records = [
+            {
+                **_conversation(tokenizer, r["prompt"], "chosen", r),
+                "rejected": _conversation(tokenizer, r["prompt"], "rejected", r)["rejected"],
+            }
+            for r in rows
+        ]
+    return Dataset.from_list(records).shuffle(seed=seed)
+
+
+def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_dir, train_params, model_params, seed: int) -> dict:
+    """Train cycle ``cycle``'s adapter from its parent policy; write it and its lineage to ``out_dir``.
+
+    ``out_dir`` is written completely or not at all (the caller passes a temporary folder that
+    replaces the real one on success). Returns the lineage record.
+    """
+    from peft import LoraConfig
+    from transformers import set_seed
+    from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
+
+    method = train_params.method
+    data_path = Path(data_dir) / f"{method}.jsonl"
+    rows = read_jsonl(data_path)
+    set_seed(seed)
+    continuing = has_adapter(parent_dir)
+    policy = load_policy(base_dir, parent_dir, device=model_params.device, dtype=model_params.dtype, trainable=continuing)
+    dataset = build_dataset(method, rows, policy.tokenizer, data_path, seed)
+    peft_config = None
+    if not continuing:
+        peft_config = LoraConfig(
+            r=train_params.lora_r,
+            lora_alpha=train_params.lora_alpha,
+            lora_dropout=train_params.lora_dropout,
+            target_modules=train_params.lora_target_modules,
+            task_type="CAUSAL_LM",
+        )
+    dtype = next(policy.model.parameters()).dtype
+    extra = {}
+    with tempfile.TemporaryDirectory(prefix=f"careal-train-{cycle}-") as work_dir:
+        shared = {
+            "num_train_epochs": train_params.epochs,
+            "per_device_train_batch_size": train_params.batch_size,
+            "learning_rate": train_params.learning_rate,
+            "beta": train_params.beta,
+            "max_length": train_params.max_length,
+            **common_trainer_args(work_dir, seed, policy.device, dtype),
+        }
+        if method == "kto":
+            n_desirable = sum(dataset["label"])
+            dw, uw = kto_weights(n_desirable, len(dataset) - n_desirable, train_params)
+            extra = {"desirable_weight": dw, "undesirable_weight": uw, "n_desirable": n_desirable, "n_undesirable": len(dataset) - n_desirable}
+            args = KTOConfig(desirable_weight=dw, undesirable_weight=uw, **shared)
+            trainer = KTOTrainer(model=policy.model, args=args, train_dataset=dataset, processing_class=policy.tokenizer, peft_config=peft_config)
+        else:
+            extra = {"pairs": len(dataset)}
+            args = DPOConfig(**shared)
+            trainer = DPOTrainer(model=policy.model, args=args, train_dataset=dataset, processing_class=policy.tokenizer, peft_config=peft_config)
+        result = trainer.train()
+    trainer.model.save_pretrained(str(out_dir), selected_adapters=["default"])
+    base = read_base(base_dir)
+    lineage = {
+        "cycle": cycle,
+        "parent": parent,
+        "parent_adapter": policy.info["adapter"],
+        "parent_adapter_sha256": policy.info["adapter_sha256"],
+        "base_model": base["model"],
+        "base_revision": base.get("revision"),
+        "base_sha256": base.get("sha256"),
+        "method": method,
+        "params": dataclasses.asdict(train_params),
+        "seed": seed,
+        "data": {"file": data_path.as_posix(), "rows": len(rows), "sha256": file_sha256(data_path)},
+        "train_loss": round(float(result.training_loss), 6),
+        "steps": int(result.global_step),
+        **extra,
+    }
+    write_json(Path(out_dir) / LINEAGE_FILE, lineage)
+    return lineage
