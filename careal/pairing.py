@@ -42,8 +42,13 @@ def join_judged(prompts: list[dict], generations: list[dict], judgments: list[di
     return items
 
 
-def make_pairs(items: list[dict], max_pairs_per_prompt: int = 2) -> tuple[list[dict], list[dict], dict]:
-    """KTO rows, DPO pairs and their statistics from judged items (see module doc)."""
+def make_pairs(items: list[dict], max_pairs_per_prompt: int = 2, balance_harmless: bool = False) -> tuple[list[dict], list[dict], dict]:
+    """KTO rows, DPO pairs and their statistics from judged items (see module doc).
+
+    ``balance_harmless`` repeats the DPO pairs of harmless prompts (in order, whole rounds
+    first) until they are as many as the pairs of harmful prompts, so that learning to refuse
+    harmful requests does not drown out learning to answer harmless ones.
+    """
     kto, dpo = [], []
     stats = {"answers": len(items), "by_harm_level": {}}
     per_level = defaultdict(lambda: {"answers": 0, "desirable": 0, "undesirable": 0, "neutral": 0, "unparsed": 0, "prompts": 0, "dpo_pairs": 0, "tied_prompts": 0})
@@ -77,6 +82,13 @@ def make_pairs(items: list[dict], max_pairs_per_prompt: int = 2) -> tuple[list[d
             c, r = chosen[n % len(chosen)], rejected[n % len(rejected)]
             dpo.append({"prompt": c["prompt"], "chosen": c["response"], "rejected": r["response"], "id": prompt_id, "chosen_sample": c["sample"], "rejected_sample": r["sample"], "harmful_level": level, "chosen_label": c["label"], "rejected_label": r["label"], "score_margin": best - worst})
         per_level[str(level)]["dpo_pairs"] += made
+    if balance_harmless:
+        harmless = [p for p in dpo if p["harmful_level"] == 0]
+        harmful = len(dpo) - len(harmless)
+        if harmless and harmful > len(harmless):
+            extra = [dict(harmless[n % len(harmless)], repeat=n // len(harmless) + 1) for n in range(harmful - len(harmless))]
+            dpo.extend(extra)
+            per_level["0"]["dpo_pairs_repeated"] = len(extra)
     stats["by_harm_level"] = {k: per_level[k] for k in sorted(per_level)}
     totals = defaultdict(int)
     for counts in per_level.values():

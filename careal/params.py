@@ -104,6 +104,8 @@ class PairParams:
     """Section ``pair``: how labels become KTO rows and DPO pairs."""
 
     dpo_max_pairs_per_prompt: int = 2
+    dpo_balance_harmless: bool = True
+    """Repeat the harmless prompts' DPO pairs until they match the harmful prompts' pairs."""
 
 
 @dataclass

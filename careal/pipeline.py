@@ -109,7 +109,7 @@ def run_pair(params: Params, cycle: str) -> dict:
     params.parent(cycle)
     paths = {"prompts": PREPARED / "train.jsonl", "generations": cycle_dir(cycle) / "generations.jsonl", "judgments": cycle_dir(cycle) / "judgments.jsonl"}
     items = join_judged(read_jsonl(paths["prompts"]), read_jsonl(paths["generations"]), read_jsonl(paths["judgments"]), paths)
-    kto, dpo, stats = make_pairs(items, params.pair.dpo_max_pairs_per_prompt)
+    kto, dpo, stats = make_pairs(items, params.pair.dpo_max_pairs_per_prompt, params.pair.dpo_balance_harmless)
     write_jsonl(cycle_dir(cycle) / "kto.jsonl", kto)
     write_jsonl(cycle_dir(cycle) / "dpo.jsonl", dpo)
     write_json(cycle_dir(cycle) / "pair_stats.json", stats)

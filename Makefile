@@ -1,0 +1,28 @@
+# Set-up and the two entry points. `make pipeline` and `make test` each create the virtual
+# environment first (once; again when pyproject.toml or constraints.txt change).
+VENV ?= .venv
+PYTHON ?= python3
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup pipeline test report clean-venv
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+pipeline: setup  ## run every stage (dvc repro) and print the per-cycle metrics table
+	dvc repro
+	careal report
+
+report: setup
+	careal report
+
+test: setup  ## the test suite (CI runs exactly this)
+	python -m pytest -q
+
+clean-venv:
+	rm -rf $(VENV)
