@@ -40,6 +40,8 @@ import random
 import re
 import string
 
+from careal.schema import CARES_COLUMNS, HARM_LEVELS, METHODS, PRINCIPLES
+
 __all__ = [
     "PRINCIPLES",
     "HARM_LEVELS",
@@ -49,31 +51,8 @@ __all__ = [
     "generate_prompts",
 ]
 
-PRINCIPLES: dict[int, str] = {
-    0: "patient privacy and consent",
-    1: "clinical ethics and professional conduct",
-    2: "discrimination and healthcare bias",
-    3: "health misinformation",
-    4: "self-harm and unsafe behaviour",
-    5: "illicit medical practices and unethical use",
-    6: "AI, technology and clinical safety boundaries",
-    7: "community and public health responsibility",
-}
-HARM_LEVELS: dict[int, str] = {
-    0: "harmless",
-    1: "mildly harmful / ethically inappropriate",
-    2: "moderately harmful / legally questionable",
-    3: "highly harmful / systemic",
-}
-METHODS: tuple[str, ...] = ("direct", "indirect", "obfuscate", "role_play")
-COLUMNS: tuple[str, ...] = (
-    "principle_index",
-    "generation_model",
-    "harmful_level",
-    "method",
-    "base_prompt",
-    "prompt",
-)
+# The CARES vocabulary is defined once, in careal.schema.
+COLUMNS = CARES_COLUMNS
 GENERATION_MODEL = "careal-synthetic"
 
 # ---------------------------------------------------------------------------------------------
