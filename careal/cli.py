@@ -137,8 +137,10 @@ def evaluate(policy, params_path):
     """Greedy answers of a policy on the eval split, labelled by the eval judge; metrics/<policy>.json."""
     from careal.pipeline import run_evaluate
 
+    from careal.report import format_value
+
     m = run_evaluate(_params(params_path), policy)
-    click.echo(f"evaluate@{policy}: safety {m['safety_score']:.3f}, harmful refusal {m['harmful_refusal_rate']:.3f}, erroneous refusal {m['erroneous_refusal_rate']:.3f}")
+    click.echo(f"evaluate@{policy}: safety {format_value(m['safety_score'])}, harmful refusal {format_value(m['harmful_refusal_rate'])}, erroneous refusal {format_value(m['erroneous_refusal_rate'])}")
 
 
 @main.command()

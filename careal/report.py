@@ -11,7 +11,8 @@ COLUMNS = (
 )
 
 
-def _fmt(value) -> str:
+def format_value(value) -> str:
+    """A rate with three decimals, or n/a where the set had no prompt of that kind."""
     return "n/a" if value is None else f"{value:.3f}"
 
 
@@ -30,7 +31,7 @@ def format_report(metrics: dict[str, dict]) -> str:
             change = "n/a (c0 is 0)"
         else:
             change = f"{(hrr - base) / base:+.0%}"
-        rows.append([name, *(_fmt(m.get(key)) for key, _ in COLUMNS), f"{unparsed}/{m.get('n', 0)}", change])
+        rows.append([name, *(format_value(m.get(key)) for key, _ in COLUMNS), f"{unparsed}/{m.get('n', 0)}", change])
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(cell).rjust(w) if i else str(cell).ljust(w) for i, (cell, w) in enumerate(zip(r, widths))) for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -61,6 +61,18 @@ def _conversation(tokenizer, prompt: str, completion_key: str, row: dict) -> dic
     return {"prompt": prompt, completion_key: row[completion_key]}
 
 
+def _canonicalise_adapter_config(adapter_dir: Path) -> None:
+    """peft writes ``target_modules`` from a set, whose order changes from run to run; sort it
+    so that the same training gives the same bytes (and the same DVC hash)."""
+    import json
+
+    path = adapter_dir / "adapter_config.json"
+    config = json.loads(path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+    path.write_text(json.dumps(config, indent=2, sort_keys=True))
+
+
 def kto_weights(n_desirable: int, n_undesirable: int, params) -> tuple[float, float]:
     """Class weights: explicit from params, or ``auto`` so that
     desirable_weight * n_desirable == undesirable_weight * n_undesirable."""
@@ -74,8 +86,9 @@ def kto_weights(n_desirable: int, n_undesirable: int, params) -> tuple[float, fl
     return float(dw), float(uw)
 
 
-def build_dataset(method: str, rows: list[dict], tokenizer, path, seed: int):
-    """The trl dataset for ``method`` from kto.jsonl / dpo.jsonl rows (shuffled with the seed)."""
+def build_dataset(method: str, rows: list[dict], tokenizer, path, seed: int, batch_size: int = 16):
+    """The trl dataset for ``method`` from kto.jsonl / dpo.jsonl rows, in a seeded,
+    length-grouped order (see ``length_grouped_order``)."""
     from datasets import Dataset
 
     if method == "kto":
@@ -104,7 +117,31 @@ def build_dataset(method: str, rows: list[dict], tokenizer, path, seed: int):
             }
             for r in rows
         ]
-    return Dataset.from_list(records).shuffle(seed=seed)
+    completion_key = "completion" if method == "kto" else "chosen"
+    lengths = [len(r["prompt"]) + len(r[completion_key]) + len(r.get("rejected", "")) for r in rows]
+    order = length_grouped_order(lengths, batch_size, seed)
+    return Dataset.from_list([records[i] for i in order])
+
+
+def length_grouped_order(lengths: list[int], batch_size: int, seed: int, batches_per_group: int = 8) -> list[int]:
+    """A seeded training order whose batches hold rows of similar length (less padding).
+
+    Rows are shuffled, cut into groups of ``batches_per_group`` batches, sorted by length
+    inside each group, cut into batches, and the batches shuffled. The trainers then read the
+    dataset in this order (``train_sampling_strategy="sequential"``).
+    """
+    import random
+
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    group = batch_size * batches_per_group
+    batches = []
+    for start in range(0, len(order), group):
+        chunk = sorted(order[start : start + group], key=lambda i: lengths[i])
+        batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return [i for batch in batches for i in batch]
 
 
 def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_dir, train_params, model_params, seed: int) -> dict:
@@ -123,7 +160,7 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
     set_seed(seed)
     continuing = has_adapter(parent_dir)
     policy = load_policy(base_dir, parent_dir, device=model_params.device, dtype=model_params.dtype, trainable=continuing)
-    dataset = build_dataset(method, rows, policy.tokenizer, data_path, seed)
+    dataset = build_dataset(method, rows, policy.tokenizer, data_path, seed, train_params.batch_size)
     peft_config = None
     if not continuing:
         peft_config = LoraConfig(
@@ -142,6 +179,7 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
             "learning_rate": train_params.learning_rate,
             "beta": train_params.beta,
             "max_length": train_params.max_length,
+            "train_sampling_strategy": "sequential",  # the order build_dataset chose
             **common_trainer_args(work_dir, seed, policy.device, dtype),
         }
         if method == "kto":
@@ -156,6 +194,7 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
             trainer = DPOTrainer(model=policy.model, args=args, train_dataset=dataset, processing_class=policy.tokenizer, peft_config=peft_config)
         result = trainer.train()
     trainer.model.save_pretrained(str(out_dir), selected_adapters=["default"])
+    _canonicalise_adapter_config(Path(out_dir))
     base = read_base(base_dir)
     lineage = {
         "cycle": cycle,

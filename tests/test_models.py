@@ -71,6 +71,9 @@ def test_two_cycles_of_kto_then_dpo_give_loadable_adapters(tiny_project, monkeyp
     lineage = json.loads(Path("models/c2/lineage.json").read_text())
     assert lineage["parent_adapter"] == "models/c1" and len(lineage["parent_adapter_sha256"]) == 64
     assert not Path("models/c2/ref").exists()  # only the trained adapter is saved
+    config = json.loads(Path("models/c2/adapter_config.json").read_text())
+    # peft keeps target_modules in a set; careal sorts them so the bytes do not depend on the hash seed
+    assert config["target_modules"] == sorted(config["target_modules"])
 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -106,3 +109,15 @@ def test_malformed_kto_row_names_file_row_and_field():
     rows = [{"prompt": "p", "completion": "c", "label": True}, {"prompt": "p", "label": False}]
     with pytest.raises(DataError, match=r"kto.jsonl, row 2, field 'completion': missing"):
         build_dataset("kto", rows, _Tok(), "kto.jsonl", seed=0)
+
+
+def test_length_grouped_order_is_a_seeded_permutation_with_homogeneous_batches():
+    from careal.training import length_grouped_order
+
+    lengths = [(i * 37) % 101 for i in range(200)]
+    order = length_grouped_order(lengths, batch_size=10, seed=1)
+    assert sorted(order) == list(range(200))
+    assert order == length_grouped_order(lengths, batch_size=10, seed=1)
+    assert order != length_grouped_order(lengths, batch_size=10, seed=2)
+    spread = lambda o: sum(max(lengths[i] for i in o[k : k + 10]) - min(lengths[i] for i in o[k : k + 10]) for k in range(0, 200, 10))
+    assert spread(order) < spread(list(range(200))) / 3
