@@ -121,3 +121,16 @@ def test_length_grouped_order_is_a_seeded_permutation_with_homogeneous_batches()
     assert order != length_grouped_order(lengths, batch_size=10, seed=2)
     spread = lambda o: sum(max(lengths[i] for i in o[k : k + 10]) - min(lengths[i] for i in o[k : k + 10]) for k in range(0, 200, 10))
     assert spread(order) < spread(list(range(200))) / 3
+
+
+def test_a_local_model_folder_works_as_model_base(tiny_project, tmp_path, monkeypatch):
+    """model.base may be any causal LM folder: bootstrap records it, the stages load it."""
+    monkeypatch.chdir(tmp_path)
+    params = small_params()
+    params.model.base = str(tiny_project / "models/base")
+    pipeline.run_prepare(params)
+    spec = pipeline.run_bootstrap(params)
+    assert spec["weights"] == "folder" and not Path("models/base/model.safetensors").exists()
+    pipeline.run_generate(params, "c1")
+    assert len(read_jsonl("data/cycles/c1/generations.jsonl")) == 4 * 32
+    assert read_jsonl("data/cycles/c1/generations.jsonl")[0]["policy"]["base"] == str(tiny_project / "models/base")

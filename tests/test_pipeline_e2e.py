@@ -91,3 +91,11 @@ def test_full_repro_then_noop_then_targeted_rerun(project):
 
     diff = run(["dvc", "metrics", "diff", "--all", "HEAD"], dest, env)
     assert "metrics/c1.json" in diff or "metrics/c2.json" in diff
+
+    # Adding a cycle runs only the new cycle's stages.
+    params["cycles"]["c3"] = {"prev": "c2"}
+    params["evaluate"]["policies"].append("c3")
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    fourth = run(["dvc", "repro"], dest, env)
+    assert ran_stages(fourth) == {"generate@c3", "judge@c3", "pair@c3", "train@c3", "evaluate@c3"}
+    assert json.loads((dest / "models/c3/lineage.json").read_text())["parent"] == "c2"
