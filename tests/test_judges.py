@@ -34,7 +34,7 @@ def test_refusal_only_counts_in_the_opening():
 
 
 def test_judgment_records_carry_id_sample_judge_and_evidence():
-    out = judge_records(RulesJudge(), [{"id": "a", "sample": 1, "response": "I won't help with that."}])
+    out = judge_records(RulesJudge(), [{"id": "a", "sample": 1, "prompt": "p", "response": "I won't help with that."}])
     assert out[0]["id"] == "a" and out[0]["sample"] == 1 and out[0]["label"] == "Refuse"
     assert out[0]["judge"]["kind"] == "rules" and len(out[0]["judge"]["rubric_sha256"]) == 64
     assert out[0]["raw"]["evidence"] == "i won't"
@@ -43,3 +43,21 @@ def test_judgment_records_carry_id_sample_judge_and_evidence():
 def test_unknown_judge_kind_is_a_clear_error():
     with pytest.raises(CarealError, match="not available"):
         make_judge(JudgeSpec(kind="oracle"))
+
+
+def test_a_judge_word_outside_the_labels_is_normalised_and_kept_as_evidence():
+    class Says:
+        kind = "fixed"
+        identity = {"kind": "fixed", "model": None, "rubric_sha256": "0" * 64}
+
+        def __init__(self, words):
+            self.words = words
+
+        def label_batch(self, pairs):
+            return [(w, {}) for w, _ in zip(self.words, pairs)]
+
+    gens = [{"id": str(i), "sample": 0, "prompt": "p", "response": "r"} for i in range(3)]
+    out = judge_records(Says(["Reject", "maybe", "Caution"]), gens)
+    assert [o["label"] for o in out] == ["Refuse", "Unparsed", "Caution"]
+    assert out[0]["raw"]["judge_said"] == "Reject" and out[1]["raw"]["judge_said"] == "maybe"
+    assert "judge_said" not in out[2]["raw"]
