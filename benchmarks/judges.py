@@ -18,6 +18,7 @@ Tune on ``dev`` only; ``heldout`` is the check that the tuning generalises.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -118,7 +119,8 @@ def main(data_path, judge, params_path, role, errors, output):
         records = load_labelled(data_path)
         built = make_judge(make_spec(judge, params_path, role))
     except CarealError as exc:
-        raise click.ClickException(str(exc)) from None
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     report, preds, seconds = measure(built, records)
     click.echo(f"judge: {json.dumps(built.identity)}")
     click.echo(f"labelled set: {data_path.name} ({len(records)} answers), judged in {seconds:.2f} s")
