@@ -27,6 +27,9 @@ class CarealGroup(click.Group):
     """Turns careal's own errors into a one-line message and exit status 2."""
 
     def invoke(self, ctx):
+        from careal.quiet import silence_third_party_deprecations
+
+        silence_third_party_deprecations()
         try:
             return super().invoke(ctx)
         except CarealError as exc:
@@ -51,6 +54,8 @@ def main():
       train     -c cK    models/cK  (LoRA adapter + lineage.json)
       evaluate  -p cK    data/eval/cK/, metrics/cK.json    (eval judge, greedy answers)
       report             the per-cycle metrics table
+      export    -p cK    a policy as an adapter or merged model folder (+ lineage)
+      preset             list / apply the paper's model presets to params.yaml
     """
 
 
@@ -151,6 +156,53 @@ def report(params_path):
     from careal.report import format_report
 
     click.echo(format_report(load_metrics(_params(params_path).evaluate.policies)))
+
+
+@main.command()
+@click.option("-p", "--policy", required=True, help="c0 (the base model) or a trained cycle, e.g. c3.")
+@click.option("--merge", is_flag=True, help="Merge the LoRA adapter into the base weights: a plain transformers model folder.")
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+@click.argument("out", type=click.Path(file_okay=False))
+@PARAMS_OPTION
+def export(policy, merge, force, out, params_path):
+    """Write policy cK to OUT with its lineage.json and a model card.
+
+    Without --merge: the LoRA adapter and tokenizer, loadable with
+    PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(<base>), OUT).
+    With --merge: one model folder (safetensors), loadable with
+    AutoModelForCausalLM.from_pretrained(OUT) alone. c0 exports the base model.
+    OUT appears only when complete.
+    """
+    from careal.export import export_policy
+
+    model = _params(params_path).model
+    summary = export_policy(policy, out, merge=merge, force=force, device=model.device, dtype=model.dtype)
+    click.echo(f"export: {policy} -> {summary['out']} ({summary['kind']}: {', '.join(summary['files'])})")
+
+
+@main.group()
+def preset():
+    """Presets for the paper's models (Llama-3.2-3B, Llama-3.1-8B, Meditron3-8B, Mistral-7B)."""
+
+
+@preset.command("list")
+def preset_list():
+    """List the presets and the model each one sets."""
+    from careal.presets import PRESETS
+
+    for p in PRESETS.values():
+        click.echo(f"{p.name:<16} {p.model}")
+
+
+@preset.command("apply")
+@click.argument("name")
+@PARAMS_OPTION
+def preset_apply(name, params_path):
+    """Rewrite only the keys preset NAME sets in params.yaml (comments and other keys kept)."""
+    from careal.presets import apply_preset
+
+    changed = apply_preset(name, params_path)
+    click.echo(f"preset {name}: {len(changed)} key(s) changed in {params_path}" + (f": {', '.join(changed)}" if changed else ""))
 
 
 @main.command()
