@@ -202,6 +202,19 @@ def status():
     click.echo(format_status())
 
 
+@main.command()
+def doctor():
+    """Check what `dvc exp` needs (a git repository, a git identity); exit 2 with the fix if not."""
+    from careal.doctor import problems
+
+    found = problems()
+    for problem in found:
+        click.echo(f"careal doctor: {problem}", err=True)
+    if found:
+        sys.exit(2)
+    click.echo("careal doctor: git repository and identity present; dvc exp run can commit experiments")
+
+
 @main.group()
 def cycles():
     """Add cycles or set their number: rewrites `cycles` and `evaluate.policies` in params.yaml

@@ -15,10 +15,12 @@ from careal.errors import CarealError
 _NAME = re.compile(r"c([1-9][0-9]*)$")
 
 
-def _yaml():
+def _yaml(sequence_indent: int = 2):
     from ruamel.yaml import YAML
 
-    y = YAML()  # round-trip: comments, key order and flow style survive
+    y = YAML()
+    if sequence_indent == 4:  # dvc.yaml's style: "deps:" then "  - path"
+        y.indent(mapping=2, sequence=4, offset=2)  # round-trip: comments, key order and flow style survive
     y.preserve_quotes = True
     y.width = 4096
     y.representer.add_representer(type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null"))
@@ -55,13 +57,13 @@ def _load(path: Path):
     return doc
 
 
-def _write(path: Path, doc) -> None:
+def _write(path: Path, doc, sequence_indent: int = 2) -> None:
     import io
 
     from careal.jsonio import atomic_path
 
     buffer = io.StringIO()
-    _yaml().dump(doc, buffer)
+    _yaml(sequence_indent).dump(doc, buffer)
     with atomic_path(path) as tmp:
         tmp.write_text(buffer.getvalue(), encoding="utf-8")
 
@@ -96,7 +98,31 @@ def set_cycles(path: str | Path, count: int) -> list[str]:
     del policies[:]
     policies.extend(wanted_policies)
     _write(path, doc)
+    dvc_yaml = path.parent / "dvc.yaml"
+    if dvc_yaml.exists():
+        sync_artifacts(dvc_yaml, {name: f"c{k - 1}" for k, name in enumerate(wanted, start=1)})
     return wanted
+
+
+def sync_artifacts(dvc_yaml: Path, cycles: dict[str, str]) -> None:
+    """Keep dvc.yaml's ``artifacts:`` (policy-cK, type model) in step with the cycles; entries
+    not named policy-c<N> are left alone. No artifacts section: nothing to do."""
+    from ruamel.yaml.comments import CommentedMap
+
+    doc = _yaml(4).load(dvc_yaml.read_text(encoding="utf-8"))
+    artifacts = doc.get("artifacts") if doc else None
+    if not isinstance(artifacts, dict):
+        return
+    for name in list(artifacts):
+        match = re.match(r"policy-(c[1-9][0-9]*)$", str(name))
+        if match and match.group(1) not in cycles:
+            del artifacts[name]
+    for cycle, parent in cycles.items():
+        if f"policy-{cycle}" not in artifacts:
+            meta = CommentedMap(cycle=cycle, parent=parent, metrics=f"metrics/{cycle}.json")
+            meta.fa.set_flow_style()
+            artifacts[f"policy-{cycle}"] = CommentedMap(path=f"models/{cycle}", type="model", desc=f"LoRA adapter of cycle {cycle} (on models/base)", meta=meta)
+    _write(dvc_yaml, doc, sequence_indent=4)
 
 
 def add_cycles(path: str | Path, count: int = 1) -> list[str]:

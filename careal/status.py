@@ -82,12 +82,38 @@ def _paths(entries) -> list[str]:
     return [str(p) for p in out]
 
 
+def read_dvcignore(root: Path) -> list[tuple[str, bool]]:
+    """(pattern, folders only) of .dvcignore; the simple gitignore subset careal needs
+    (name globs, ``name/`` for folders, paths with a slash); negations are not supported."""
+    path = root / ".dvcignore"
+    if not path.exists():
+        return []
+    patterns = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")):
+            patterns.append((line.rstrip("/").lstrip("/"), line.endswith("/")))
+    return patterns
+
+
 class Hasher:
     """md5 of files and folders as DVC 3 records them, each path hashed once per run."""
 
     def __init__(self, root: Path):
         self.root = root
         self.memo: dict[str, str | None] = {}
+        self.ignore = read_dvcignore(root)
+
+    def ignored(self, rel: str, is_dir: bool) -> bool:
+        from fnmatch import fnmatch
+
+        name = rel.rsplit("/", 1)[-1]
+        for pattern, dirs_only in self.ignore:
+            if dirs_only and not is_dir:
+                continue
+            if fnmatch(rel, pattern) if "/" in pattern else fnmatch(name, pattern):
+                return True
+        return False
 
     def file_md5(self, path: Path) -> str:
         digest = hashlib.md5()
@@ -104,8 +130,11 @@ class Hasher:
             elif path.is_dir():
                 entries = []
                 for folder, dirs, files in os.walk(path):
-                    dirs[:] = [d for d in dirs if d not in (".git", ".dvc")]
+                    base = Path(folder).relative_to(self.root).as_posix()
+                    dirs[:] = [d for d in dirs if d not in (".git", ".dvc") and not self.ignored(f"{base}/{d}", True)]
                     for name in files:
+                        if self.ignored(f"{base}/{name}", False):
+                            continue
                         full = Path(folder) / name
                         entries.append({"md5": self.file_md5(full), "relpath": full.relative_to(path).as_posix()})
                 entries.sort(key=lambda e: e["relpath"])

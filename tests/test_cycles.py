@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from careal.cli import main
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def params_file(tmp_path):
     path = tmp_path / "params.yaml"
     shutil.copy(ROOT / "params.yaml", path)
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
     return path
 
 
@@ -47,6 +49,12 @@ def test_add_appends_the_next_cycle_to_both_keys_and_keeps_comments(params_file)
     assert comments(after) == comments(before)
     assert outside_cycles(after) == outside_cycles(before)
     assert "  c4: {prev: c3}\n" in after and "revision: null" in after
+    # dvc.yaml's artifacts follow, and nothing else in dvc.yaml moves
+    dvc_yaml = (params_file.parent / "dvc.yaml").read_text()
+    assert dvc_yaml.startswith((ROOT / "dvc.yaml").read_text())
+    assert dvc_yaml[len((ROOT / "dvc.yaml").read_text()):] == (
+        "  policy-c4:\n    path: models/c4\n    type: model\n    desc: LoRA adapter of cycle c4 (on models/base)\n"
+        "    meta: {cycle: c4, parent: c3, metrics: metrics/c4.json}\n")
 
 
 def test_set_shrinks_and_grows_and_round_trips(params_file):
@@ -54,6 +62,8 @@ def test_set_shrinks_and_grows_and_round_trips(params_file):
     assert set_cycles(params_file, 1) == ["c1"]
     params = load_params(params_file)
     assert params.evaluate.policies == ["c0", "c1"] and list(params.cycles) == ["c1"]
+    artifacts = yaml.safe_load((params_file.parent / "dvc.yaml").read_text())["artifacts"]
+    assert list(artifacts) == ["policy-c1"] and artifacts["policy-c1"]["type"] == "model"
     assert add_cycles(params_file, 2) == ["c2", "c3"]
     after = params_file.read_text()
     assert load_params(params_file).evaluate.policies == ["c0", "c1", "c2", "c3"]
@@ -68,3 +78,22 @@ def test_named_branches_are_refused_with_a_clear_error(params_file):
         add_cycles(params_file)
     result = CliRunner().invoke(main, ["cycles", "add", "--params", str(params_file)])
     assert result.exit_code == 2 and "careal: error:" in result.output
+
+
+def test_doctor_names_the_missing_git_identity_and_the_fix(tmp_path, monkeypatch):
+    import subprocess
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-global"))
+    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.delenv(name, raising=False)
+    subprocess.run(["git", "init", "-q"], check=True)
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 2
+    assert "no git identity (user.name)" in result.output and "git config user.email" in result.output
+    subprocess.run(["git", "config", "user.name", "someone"], check=True)
+    subprocess.run(["git", "config", "user.email", "someone@example.invalid"], check=True)
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 0 and "identity present" in result.output

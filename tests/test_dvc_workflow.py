@@ -153,3 +153,138 @@ def test_cycles_add_reruns_only_the_new_cycle_and_md_report_shows_the_change(pro
     assert [line.split("|")[1].strip() for line in lines] == ["c0", "c1", "c2", "c3"]
     assert "(+0.000)" in lines[0] and "(new)" in lines[3]
     assert "refuse-all safety" in md
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def sshd(tmp_path):
+    """A real OpenSSH server on 127.0.0.1 (a free port), as the current user, with a temporary
+    host key and an authorized key made here; stopped after the test."""
+    import getpass
+    import socket
+
+    binary = shutil.which("sshd") or "/usr/sbin/sshd"
+    keygen = shutil.which("ssh-keygen")
+    assert Path(binary).exists() and keygen, "openssh-server is not installed: run `make system-packages`"
+    home = tmp_path / "sshd"
+    home.mkdir()
+    for name in ("host_key", "user_key"):
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(home / name)], check=True)
+    (home / "authorized_keys").write_text((home / "user_key.pub").read_text())
+    (home / "authorized_keys").chmod(0o600)
+    port = free_port()
+    (home / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\nAuthorizedKeysFile {home / 'authorized_keys'}\n"
+        f"PidFile {home / 'sshd.pid'}\nPubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nSubsystem sftp internal-sftp\n")
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder (a runtime dir)
+    server = subprocess.Popen([binary, "-D", "-e", "-f", str(home / "sshd_config")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            assert server.poll() is None, f"sshd exited: {server.stdout.read()}"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "sshd did not listen within 15 s"
+                time.sleep(0.1)
+        yield {"port": port, "user": getpass.getuser(), "key": home / "user_key"}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def assert_complete_clone(clone: Path, env: dict) -> None:
+    """Every output of dvc.lock present, `dvc status` clean, `dvc repro` runs nothing."""
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())
+    outs = [o["path"] for stage in lock["stages"].values() for o in stage.get("outs", [])]
+    assert outs and all((clone / path).exists() for path in outs), [p for p in outs if not (clone / p).exists()]
+    assert (clone / "models/c3/adapter_model.safetensors").exists() and (clone / "data/cycles/c3/dpo.jsonl").exists()
+    assert "up to date" in run(["dvc", "status"], clone, env)
+    assert ran_stages(run(["dvc", "repro"], clone, env)) == set()
+
+
+def test_push_and_pull_every_output_through_a_local_and_an_ssh_remote(project, sshd, tmp_path):
+    dest, env, _ = project
+    local_store, ssh_store = tmp_path / "local-remote", tmp_path / "ssh-remote"
+    run(["dvc", "remote", "add", "-d", "local", str(local_store)], dest, env)
+    run(["dvc", "remote", "add", "ssh", f"ssh://127.0.0.1:{sshd['port']}{ssh_store}"], dest, env)
+    run(["dvc", "remote", "modify", "ssh", "user", sshd["user"]], dest, env)
+    run(["dvc", "remote", "modify", "ssh", "keyfile", str(sshd["key"])], dest, env)
+    run(["git", "add", "-A"], dest, env)
+    run(["git", "commit", "-qm", "c3 and remotes"], dest, env)
+    run(["dvc", "push"], dest, env)
+    run(["dvc", "push", "-r", "ssh"], dest, env)
+    assert any(ssh_store.rglob("*")) and any(local_store.rglob("*"))
+    # the model registry: an adapter fetched by its artifact name
+    run(["dvc", "artifacts", "get", str(dest), "policy-c3", "-o", str(tmp_path / "fetched")], tmp_path, env)
+    assert (tmp_path / "fetched" / "adapter_model.safetensors").exists() and (tmp_path / "fetched" / "lineage.json").exists()
+
+    for remote in ("local", "ssh"):
+        clone = tmp_path / f"clone-{remote}"
+        started = time.monotonic()
+        run(["git", "clone", "-q", str(dest), str(clone)], tmp_path, env)
+        run(["dvc", "pull", "-r", remote], clone, env)
+        assert_complete_clone(clone, env)
+        print(f"fresh clone + dvc pull -r {remote} + dvc status + dvc repro: {time.monotonic() - started:.1f} s")
+
+
+def test_queued_experiments_run_and_show_side_by_side(project):
+    """`dvc exp run --queue -S ...` twice, `dvc queue start`, then `dvc exp show --md` lists both.
+    (The sweep changes evaluate.max_new_tokens: the cheapest param that reruns stages.)"""
+    dest, env, _ = project
+    assert "identity present" in run([*CAREAL, "doctor"], dest, env)
+    for tokens in (8, 12):
+        run(["dvc", "exp", "run", "--queue", "-S", f"evaluate.max_new_tokens={tokens}", "-n", f"tokens{tokens}"], dest, env)
+    run(["dvc", "queue", "start", "-j", "1"], dest, env)
+    deadline = time.monotonic() + 900
+    while True:
+        status = run(["dvc", "queue", "status"], dest, env)
+        if not re.search(r"\b(Queued|Running)\b", status):
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(3)
+    assert len(re.findall(r"\bSuccess\b", status)) == 2, status
+    shown = run(["dvc", "exp", "show", "--md", "--no-pager", "--only-changed"], dest, env)
+    assert "tokens8" in shown and "tokens12" in shown and "evaluate.max_new_tokens" in shown
+    for tokens in (8, 12):
+        row = next(line for line in shown.splitlines() if f"tokens{tokens}" in line)
+        assert re.search(rf"\|\s*{tokens}\s*\|", row), row  # its evaluate.max_new_tokens cell
+    names = {e["name"] for entry in json.loads(run(["dvc", "exp", "show", "--json"], dest, env)) for e in (entry.get("experiments") or []) for e in (e.get("revs") or [])}
+    assert {"tokens8", "tokens12"} <= names
+
+
+def test_two_branches_diff_their_params_and_metrics(project):
+    dest, env, _ = project
+    run(["git", "checkout", "-q", "-b", "kto"], dest, env)
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    assert params["train"]["method"] == "dpo"
+    params["train"]["method"] = "kto"
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    output = run(["dvc", "repro"], dest, env)
+    assert {"train@c1", "train@c3", "evaluate@c3"} <= ran_stages(output) and "prepare" not in ran_stages(output)
+    run(["git", "add", "-A"], dest, env)
+    run(["git", "commit", "-qm", "kto"], dest, env)
+    params_diff = json.loads(run(["dvc", "params", "diff", "main", "kto", "--json"], dest, env))
+    assert params_diff["params.yaml"]["train.method"] == {"old": "dpo", "new": "kto"}
+    metrics_diff = json.loads(run(["dvc", "metrics", "diff", "main", "kto", "--all", "--json"], dest, env))
+    assert set(metrics_diff) == {f"metrics/{p}.json" for p in ("c0", "c1", "c2", "c3")}
+    for key in HEADLINE_KEYS:
+        assert set(metrics_diff["metrics/c3.json"][key]) >= {"old", "new"}
+    # the branches trained different adapters (the reduced policy's metrics may still tie)
+    locks = [yaml.safe_load(run(["git", "show", f"{rev}:dvc.lock"], dest, env))["stages"]["train@c1"]["outs"][0]["md5"] for rev in ("main", "kto")]
+    assert locks[0] != locks[1]
+    changed = {path: keys for path, keys in json.loads(run(["dvc", "metrics", "diff", "main", "kto", "--json"], dest, env)).items()}
+    for path, keys in changed.items():
+        for key, values in keys.items():
+            assert values["old"] != values["new"], (path, key)  # listed only when the value differs
+    run(["git", "checkout", "-q", "main"], dest, env)
