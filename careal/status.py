@@ -191,7 +191,8 @@ def stage_states(root: Path = Path(".")) -> list[StageState]:
                 current = _lookup(params, key)
             except KeyError:
                 current = None
-            if _lookup_or_none(locked_params, key) != current:
+            recorded = locked_params[key] if key in locked_params else _lookup_or_none(locked_params, key)  # dvc.lock keeps "judge.train" as one key
+            if recorded != current:
                 reasons.append(f"param {key} changed")
         locked_outs = {o["path"]: o for o in locked.get("outs", [])}
         for out in _paths(spec.get("outs")) + _paths(spec.get("metrics")) + _paths(spec.get("plots")):
