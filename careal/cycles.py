@@ -117,12 +117,41 @@ def sync_artifacts(dvc_yaml: Path, cycles: dict[str, str]) -> None:
         match = re.match(r"policy-(c[1-9][0-9]*)$", str(name))
         if match and match.group(1) not in cycles:
             del artifacts[name]
+    _sync_curve_plots(doc.get("plots"), cycles)
     for cycle, parent in cycles.items():
         if f"policy-{cycle}" not in artifacts:
             meta = CommentedMap(cycle=cycle, parent=parent, metrics=f"metrics/{cycle}.json")
             meta.fa.set_flow_style()
             artifacts[f"policy-{cycle}"] = CommentedMap(path=f"models/{cycle}", type="model", desc=f"LoRA adapter of cycle {cycle} (on models/base)", meta=meta)
     _write(dvc_yaml, doc, sequence_indent=4)
+
+
+CURVES = "metrics/train/{}/plots/metrics"
+
+
+def _sync_curve_plots(plots, cycles: dict[str, str]) -> None:
+    """One top-level plot per cycle's training curves (dvclive's folder of .tsv files, contract 3),
+    in step with the cycles; only when dvc.yaml already lists some (the lead may drop them)."""
+    from ruamel.yaml.comments import CommentedMap
+
+    if not isinstance(plots, list):
+        return
+    pattern = re.compile(r"metrics/train/(c[1-9][0-9]*)/plots/metrics$")
+    present = [i for i, entry in enumerate(plots) if isinstance(entry, dict) and any(pattern.match(str(k)) for k in entry)]
+    if not present:
+        return
+    template = plots[present[0]][next(iter(plots[present[0]]))]
+    for i in reversed(present):
+        cycle = pattern.match(str(next(iter(plots[i])))).group(1)
+        if cycle not in cycles:
+            del plots[i]
+    have = {pattern.match(str(next(iter(e)))).group(1) for e in plots if isinstance(e, dict) and pattern.match(str(next(iter(e))))}
+    at = max([i for i, e in enumerate(plots) if isinstance(e, dict) and pattern.match(str(next(iter(e))))], default=len(plots) - 1) + 1
+    for cycle in cycles:
+        if cycle not in have:
+            options = CommentedMap((k, v) for k, v in template.items()) if isinstance(template, dict) else template
+            plots.insert(at, CommentedMap({CURVES.format(cycle): options}))
+            at += 1
 
 
 def add_cycles(path: str | Path, count: int = 1) -> list[str]:

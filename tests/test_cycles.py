@@ -51,10 +51,11 @@ def test_add_appends_the_next_cycle_to_both_keys_and_keeps_comments(params_file)
     assert "  c4: {prev: c3}\n" in after and "revision: null" in after
     # dvc.yaml's artifacts follow, and nothing else in dvc.yaml moves
     dvc_yaml = (params_file.parent / "dvc.yaml").read_text()
-    assert dvc_yaml.startswith((ROOT / "dvc.yaml").read_text())
-    assert dvc_yaml[len((ROOT / "dvc.yaml").read_text()):] == (
-        "  policy-c4:\n    path: models/c4\n    type: model\n    desc: LoRA adapter of cycle c4 (on models/base)\n"
-        "    meta: {cycle: c4, parent: c3, metrics: metrics/c4.json}\n")
+    added_plot = "  - metrics/train/c4/plots/metrics:\n      x: step\n"
+    added_artifact = ("  policy-c4:\n    path: models/c4\n    type: model\n    desc: LoRA adapter of cycle c4 (on models/base)\n"
+                      "    meta: {cycle: c4, parent: c3, metrics: metrics/c4.json}\n")
+    assert added_plot in dvc_yaml and dvc_yaml.endswith(added_artifact)
+    assert dvc_yaml.replace(added_plot, "").replace(added_artifact, "") == (ROOT / "dvc.yaml").read_text()
 
 
 def test_set_shrinks_and_grows_and_round_trips(params_file):
