@@ -145,17 +145,107 @@ def evaluate(policy, params_path):
     from careal.report import format_value
 
     m = run_evaluate(_params(params_path), policy)
-    click.echo(f"evaluate@{policy}: safety {format_value(m['safety_score'])}, harmful refusal {format_value(m['harmful_refusal_rate'])}, erroneous refusal {format_value(m['erroneous_refusal_rate'])}")
+    click.echo(f"evaluate@{policy}: safety {format_value(m['safety_score'])} (refuse-all {format_value(m['refuse_all_safety'])}), harmful refusal {format_value(m['harmful_refusal_rate'])}, erroneous refusal {format_value(m['erroneous_refusal_rate'])}, discrimination {format_value(m['discrimination'])}")
+
+
+@main.command()
+@click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Write a self-contained HTML page (inline SVG charts, no network) to this file.")
+@click.option("--md", "markdown", is_flag=True, help="Print a compact Markdown summary (for a pull-request comment).")
+@click.option("--against", metavar="REV", help="With --md: show each number's change against this git revision's metrics.")
+@click.option("--rev", "revs", metavar="REV", multiple=True, help="With --html: also draw these git revisions on the frontier chart (repeatable).")
+@PARAMS_OPTION
+def report(html_out, markdown, against, revs, params_path):
+    """Print the per-policy metrics table (metrics/*.json, breakdowns from metrics/breakdown/).
+
+    Shows the Safety Score, both refusal rates, discrimination (harmful - erroneous refusal
+    rate) and the bars a refuse-all / accept-all policy would score on the same eval split.
+    """
+    from careal.pipeline import load_breakdowns, load_metrics
+    from careal.report import format_markdown, format_report
+
+    policies = _params(params_path).evaluate.policies
+    metrics = load_metrics(policies)
+    breakdowns = load_breakdowns(policies)
+    if html_out:
+        from careal.htmlreport import write_report_page
+
+        write_report_page(html_out, metrics, breakdowns, revs)
+        click.echo(f"report: wrote {html_out}")
+    if markdown:
+        from careal.revisions import metrics_at
+
+        click.echo(format_markdown(metrics, metrics_at(against) if against else None, against or ""))
+    if not html_out and not markdown:
+        click.echo(format_report(metrics, breakdowns))
 
 
 @main.command()
 @PARAMS_OPTION
-def report(params_path):
-    """Print the per-policy metrics table (from metrics/*.json)."""
-    from careal.pipeline import load_metrics
-    from careal.report import format_report
+def summarise(params_path):
+    """Across policies: metrics/plots/trend.json and labels_harm<L>.json for `dvc plots`."""
+    from careal.pipeline import BREAKDOWN, METRICS, load_breakdowns
+    from careal.summary import write_summary
 
-    click.echo(format_report(load_metrics(_params(params_path).evaluate.policies)))
+    policies = _params(params_path).evaluate.policies
+    breakdowns = load_breakdowns(policies)
+    missing = [p for p in policies if p not in breakdowns]
+    if missing:
+        raise CarealError(f"{BREAKDOWN}: no breakdown for {', '.join(missing)} (run their evaluate stage)")
+    names = write_summary(breakdowns, METRICS / "plots")
+    click.echo(f"summarise: {len(policies)} policies -> {', '.join(str(METRICS / 'plots' / n) for n in names)}")
+
+
+@main.command()
+def status():
+    """Cycles, which stages are up to date (against dvc.lock) and each policy's headline metrics.
+
+    A fast summary that reads dvc.yaml, dvc.lock and params.yaml and hashes the files itself
+    (no DVC or torch import); `dvc status` stays the reference.
+    """
+    from careal.status import format_status
+
+    click.echo(format_status())
+
+
+@main.command()
+def doctor():
+    """Check what `dvc exp` needs (a git repository, a git identity); exit 2 with the fix if not."""
+    from careal.doctor import problems
+
+    found = problems()
+    for problem in found:
+        click.echo(f"careal doctor: {problem}", err=True)
+    if found:
+        sys.exit(2)
+    click.echo("careal doctor: git repository and identity present; dvc exp run can commit experiments")
+
+
+@main.group()
+def cycles():
+    """Add cycles or set their number: rewrites `cycles` and `evaluate.policies` in params.yaml
+    together, keeping comments. Then `dvc repro` runs only the new cycles' stages."""
+
+
+@cycles.command("add")
+@click.argument("count", type=int, default=1)
+@PARAMS_OPTION
+def cycles_add(count, params_path):
+    """Append COUNT cycles (default 1), each starting from the one before."""
+    from careal.cycles import add_cycles
+
+    added = add_cycles(params_path, count)
+    click.echo(f"cycles: added {', '.join(added)} to {params_path} (cycles and evaluate.policies); run dvc repro")
+
+
+@cycles.command("set")
+@click.argument("count", type=int)
+@PARAMS_OPTION
+def cycles_set(count, params_path):
+    """Make the cycles exactly c1..cCOUNT (COUNT 0: only the base policy c0)."""
+    from careal.cycles import set_cycles
+
+    names = set_cycles(params_path, count)
+    click.echo(f"cycles: {', '.join(names) or 'none'} in {params_path}; evaluate.policies: c0{''.join(', ' + n for n in names)}")
 
 
 @main.command()

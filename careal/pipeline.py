@@ -18,6 +18,7 @@ MODELS = Path("models")
 CYCLES = Path("data/cycles")
 EVAL = Path("data/eval")
 METRICS = Path("metrics")
+BREAKDOWN = METRICS / "breakdown"
 
 
 def policy_dir(name: str) -> Path:
@@ -132,7 +133,7 @@ def run_train(params: Params, cycle: str) -> dict:
 def run_evaluate(params: Params, policy: str) -> dict:
     from careal.generation import Decoding
     from careal.pairing import join_judged
-    from careal.scoring import compute_metrics
+    from careal.scoring import compute_metrics, headline
 
     if policy != "c0":
         params.parent(policy)
@@ -145,7 +146,9 @@ def run_evaluate(params: Params, policy: str) -> dict:
     paths = {"prompts": PREPARED / "eval.jsonl", "generations": out / "answers.jsonl", "judgments": out / "judgments.jsonl"}
     items = join_judged(prompts, read_jsonl(paths["generations"]), read_jsonl(paths["judgments"]), paths)
     metrics = compute_metrics(items)
-    write_json(METRICS / f"{policy}.json", metrics)
+    # Headline numbers are the declared DVC metric; the full breakdown is a plain output.
+    write_json(BREAKDOWN / f"{policy}.json", metrics)
+    write_json(METRICS / f"{policy}.json", headline(metrics))
     return metrics
 
 
@@ -158,3 +161,8 @@ def load_metrics(policies: list[str]) -> dict[str, dict]:
     if not found:
         raise CarealError(f"no metrics yet under {METRICS}/ (run dvc repro first)")
     return found
+
+
+def load_breakdowns(policies: list[str]) -> dict[str, dict]:
+    """metrics/breakdown/<policy>.json of the policies that have one."""
+    return {name: read_json(BREAKDOWN / f"{name}.json") for name in policies if (BREAKDOWN / f"{name}.json").exists()}
