@@ -21,11 +21,12 @@ system-packages:
 
 setup: $(VENV)/.installed system-packages
 
-pipeline: setup  ## run every stage (dvc repro) and print the per-cycle metrics table
+# The pipeline needs only the virtual environment (no system packages, no root).
+pipeline: $(VENV)/.installed  ## run every stage (dvc repro) and print the per-cycle metrics table
 	dvc repro
 	careal report
 
-report: setup
+report: $(VENV)/.installed
 	careal report
 
 test: setup  ## the test suite (CI runs exactly this)
