@@ -53,7 +53,14 @@ def main():
       pair      -c cK    data/cycles/cK/{kto,dpo}.jsonl, pair_stats.json
       train     -c cK    models/cK  (LoRA adapter + lineage.json)
       evaluate  -p cK    data/eval/cK/, metrics/cK.json    (eval judge, greedy answers)
-      report             the per-cycle metrics table
+      summarise          metrics/plots/*.json (across policies, for dvc plots)
+      report             the per-cycle metrics table (--html page, --md summary)
+
+    \b
+    Around the pipeline:
+      status             cycles, stages up to date, headline metrics (fast)
+      cycles add | set N add cycles (params.yaml cycles + evaluate.policies)
+      doctor             what dvc exp needs (git identity)
       export    -p cK    a policy as an adapter or merged model folder (+ lineage)
       preset             list / apply the paper's model presets to params.yaml
     """
