@@ -139,9 +139,10 @@ class OutputSet:
         _fsync_dir(journal.parent)
         fault_point(self.stage, "journal")
         for number, (tmp, final) in enumerate(self.pending, start=1):
-            move_into_place(tmp, final)
+            if tmp.exists() or not final.exists():  # else a concurrent recover() moved it already
+                move_into_place(tmp, final)
             fault_point(self.stage, f"renamed-{number}")
-        journal.unlink()
+        journal.unlink(missing_ok=True)
         self.pending = []
 
 

@@ -385,10 +385,28 @@ def _check_relations(params: "Params", cycles_raw: dict) -> dict[str, str]:
     return cycles
 
 
+API_KEY_PATTERN = re.compile(r"(sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{30,})")
+"""Shapes of common API keys and tokens (OpenAI/Anthropic, Hugging Face, GitHub, AWS, Google)."""
+
+
+def _refuse_secrets(raw, where: str = "") -> None:
+    """API keys belong in the environment, never in params.yaml (it is committed, and DVC copies
+    params into dvc.lock and experiment records). The message names the key, not the value."""
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            _refuse_secrets(value, f"{where}.{key}" if where else str(key))
+    elif isinstance(raw, list):
+        for index, value in enumerate(raw):
+            _refuse_secrets(value, f"{where}[{index}]")
+    elif isinstance(raw, str) and API_KEY_PATTERN.search(raw):
+        raise CarealError(f"params.yaml: {where} looks like an API key; keys are read only from environment variables, never from params")
+
+
 def parse_params(raw: dict) -> Params:
     """Check and type the content of params.yaml: types, ranges, relations (module doc)."""
     if not isinstance(raw, dict):
         raise CarealError("params.yaml: expected a mapping at the top level")
+    _refuse_secrets(raw)
     raw = dict(raw)
     cycles_raw = raw.pop("cycles", {}) or {}
     if not isinstance(cycles_raw, dict):

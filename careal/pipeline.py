@@ -65,7 +65,9 @@ def run_bootstrap(params: Params) -> dict:
 def _generate(params: Params, policy_name: str, prompts: list[dict], decoding, out_path: Path, desc: str) -> list[dict]:
     from careal.generation import generate_answers
     from careal.modeling import load_policy
+    from careal.resources import guard_generation
 
+    guard_generation(params, MODELS / "base", desc.split(" ")[0], [p["prompt"] for p in prompts], decoding, "generate" if decoding.do_sample else "evaluate")
     policy = load_policy(MODELS / "base", policy_dir(policy_name), device=params.model.device, dtype=params.model.dtype)
     answers = generate_answers(policy, [p["prompt"] for p in prompts], decoding, progress_desc=desc)
     policy_record = {"name": policy_name, **policy.info}
@@ -124,9 +126,11 @@ def run_pair(params: Params, cycle: str) -> dict:
 
 @stage_outputs("train")
 def run_train(params: Params, cycle: str) -> dict:
+    from careal.resources import guard_training
     from careal.training import train_cycle
 
     parent = params.parent(cycle)
+    guard_training(params, MODELS / "base", f"train@{cycle}")
     with atomic_dir(policy_dir(cycle)) as tmp:
         lineage = train_cycle(
             cycle=cycle, parent=parent, data_dir=cycle_dir(cycle), base_dir=MODELS / "base",
