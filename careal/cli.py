@@ -78,6 +78,8 @@ def prepare(params_path):
         f"prepare: {summary['train']['rows']} train / {summary['eval']['rows']} eval prompts from {summary['source']} "
         f"({summary['source_rows']} rows); leak guard dropped {guard['dropped']} train rows"
     )
+    if "skipped_rows" in summary:
+        click.echo(f"prepare: skipped {summary['skipped_rows']['count']} bad rows (data.on_bad_rows: skip; listed in data/prepared/summary.json)")
 
 
 @main.command()
@@ -304,16 +306,23 @@ def preset_apply(name, params_path):
 
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False))
-def validate(path):
-    """Check a .jsonl/.parquet/.csv file against the CARES schema."""
+@click.option("--on-bad-rows", type=click.Choice(["error", "skip"]), default="error", show_default=True,
+              help="error: stop at the first bad row (exit 2); skip: list every bad row, count the valid ones.")
+def validate(path, on_bad_rows):
+    """Check a .jsonl/.parquet/.csv file against the CARES schema.
+
+    Exit status 0 when the file holds valid rows (and, with --on-bad-rows skip, lists the rows
+    that would be skipped), 2 with one line naming file, row and field otherwise."""
     from collections import Counter
 
-    from careal.data import read_table
-    from careal.schema import validate_rows
+    from careal.data import load_file
 
-    records = validate_rows(read_table(path), path)
+    skipped = []
+    records = load_file(path, on_bad_rows, skipped)
+    for problem in skipped:
+        click.echo(f"skipped: {problem}", err=True)
     levels = Counter(r.harmful_level for r in records)
-    click.echo(f"{path}: {len(records)} valid rows; harm levels " + ", ".join(f"{k}: {levels[k]}" for k in sorted(levels)))
+    click.echo(f"{path}: {len(records)} valid rows" + (f", {len(skipped)} bad rows skipped" if on_bad_rows == "skip" else "") + "; harm levels " + ", ".join(f"{k}: {levels[k]}" for k in sorted(levels)))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The stages, as functions from params and paths to outputs (DESIGN.md's contracts).
 
 ``careal.cli`` exposes each as a command and ``stages/*.py`` call those commands; nothing here
-depends on DVC. Every output is written atomically: a stage that fails leaves no file or
-folder that looks finished.
+depends on DVC. Every output is written atomically, and each ``run_*`` stage's outputs form one
+set (``careal.outputs``): a stage killed at any point leaves all its old outputs or all new ones.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from careal.errors import CarealError
 from careal.jsonio import atomic_dir, read_json, read_jsonl, write_json, write_jsonl
+from careal.outputs import stage_outputs
 from careal.params import BUILTIN_MODEL, Params
 
 PREPARED = Path("data/prepared")
@@ -29,6 +30,7 @@ def cycle_dir(name: str) -> Path:
     return CYCLES / name
 
 
+@stage_outputs("prepare")
 def run_prepare(params: Params) -> dict:
     from careal.data import prepare
 
@@ -39,6 +41,7 @@ def run_prepare(params: Params) -> dict:
     return summary
 
 
+@stage_outputs("bootstrap")
 def run_bootstrap(params: Params) -> dict:
     """models/base (the base model, or where to find it) and models/c0 (the base policy)."""
     from careal.modeling import BASE_FILE, LINEAGE_FILE, dir_sha256
@@ -63,7 +66,9 @@ def run_bootstrap(params: Params) -> dict:
 def _generate(params: Params, policy_name: str, prompts: list[dict], decoding, out_path: Path, desc: str) -> list[dict]:
     from careal.generation import generate_answers
     from careal.modeling import load_policy
+    from careal.resources import guard_generation
 
+    guard_generation(params, MODELS / "base", desc.split(" ")[0], [p["prompt"] for p in prompts], decoding, "generate" if decoding.do_sample else "evaluate")
     policy = load_policy(MODELS / "base", policy_dir(policy_name), device=params.model.device, dtype=params.model.dtype)
     answers = generate_answers(policy, [p["prompt"] for p in prompts], decoding, progress_desc=desc)
     policy_record = {"name": policy_name, **policy.info}
@@ -76,6 +81,7 @@ def _generate(params: Params, policy_name: str, prompts: list[dict], decoding, o
     return records
 
 
+@stage_outputs("generate")
 def run_generate(params: Params, cycle: str) -> int:
     from careal.generation import Decoding
 
@@ -99,11 +105,13 @@ def _judge_file(spec, generations_path: Path, out_path: Path) -> dict:
     return dict(Counter(j["label"] for j in judgments))
 
 
+@stage_outputs("judge")
 def run_judge(params: Params, cycle: str) -> dict:
     params.parent(cycle)
     return _judge_file(params.judge.train, cycle_dir(cycle) / "generations.jsonl", cycle_dir(cycle) / "judgments.jsonl")
 
 
+@stage_outputs("pair")
 def run_pair(params: Params, cycle: str) -> dict:
     from careal.pairing import join_judged, make_pairs
 
@@ -117,10 +125,13 @@ def run_pair(params: Params, cycle: str) -> dict:
     return stats
 
 
+@stage_outputs("train")
 def run_train(params: Params, cycle: str) -> dict:
+    from careal.resources import guard_training
     from careal.training import train_cycle
 
     parent = params.parent(cycle)
+    guard_training(params, MODELS / "base", f"train@{cycle}")
     with atomic_dir(policy_dir(cycle)) as tmp:
         lineage = train_cycle(
             cycle=cycle, parent=parent, data_dir=cycle_dir(cycle), base_dir=MODELS / "base",
@@ -130,6 +141,7 @@ def run_train(params: Params, cycle: str) -> dict:
     return lineage
 
 
+@stage_outputs("evaluate")
 def run_evaluate(params: Params, policy: str) -> dict:
     from careal.generation import Decoding
     from careal.pairing import join_judged
