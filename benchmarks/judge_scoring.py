@@ -3,9 +3,14 @@ template and answers, in one run.
 
 Scoring: one forward pass per batch, the label words' next-token probabilities
 (careal/judges/scoring.py). Generate-then-parse: the same rendered prompts, greedy
-``generate`` of up to ``--max-new-tokens`` tokens (stopping at end of turn), and the first word
-of the reply normalised to a label (anything else is Unparsed), which is how a judge that is
+``generate`` of up to ``--max-new-tokens`` tokens (stopping at end of turn), and the label word
+the reply starts with (anything else is Unparsed), which is how a judge that is
 asked to "answer with one word" is usually read.
+
+Two generate-then-parse settings run: ``natural`` stops at the end of the turn (the tiny
+judge writes its label and stops, so this is the cheapest possible generation), and
+``fixed`` writes exactly ``--max-new-tokens`` tokens (``min_new_tokens`` set), the cost of a
+judge that adds a short justification, as instruction-tuned judges usually do.
 
 Answers: for each eval prompt, a warm-start answer in a style drawn at random (seeded), so both
 paths are also measured against the known styles. Reports wall time of each path (best of
@@ -25,6 +30,17 @@ import time
 import click
 
 
+def parse_label(text: str) -> str:
+    """The label a reply starts with (Reject counts as Refuse), else Unparsed."""
+    from careal.scoring import normalize_label
+
+    head = text.strip().lstrip("*:.- ").lower()
+    for word in ("accept", "caution", "refuse", "reject"):
+        if head.startswith(word):
+            return normalize_label(word)
+    return "Unparsed"
+
+
 @click.command()
 @click.option("--base", default="models/base", show_default=True, help="Base model folder (bootstrap output).")
 @click.option("--policy", default="models/c0", show_default=True, help="Policy folder (adapter or c0): the self judge's model.")
@@ -42,7 +58,6 @@ def main(base, policy, prompts_file, n_answers, rubric, batch_size, max_new_toke
     from careal.judges.scoring import LabelScorer, render
     from careal.judges.templates import load_template
     from careal.modeling import load_policy
-    from careal.scoring import normalize_label
     from careal.tiny import STYLES, style_answer
 
     torch.set_num_threads(torch.get_num_threads())
@@ -65,29 +80,31 @@ def main(base, policy, prompts_file, n_answers, rubric, batch_size, max_new_toke
     lengths = [len(ids) for ids in tokenizer(rendered, add_special_tokens=False)["input_ids"]]
     order = sorted(range(len(rendered)), key=lambda i: (lengths[i], i))
 
-    def generate_then_parse():
+    def generate_then_parse(min_new_tokens: int = 0):
         labels = [None] * len(rendered)
         tokenizer.padding_side = "left"
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
                 enc = tokenizer([rendered[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)
-                out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, temperature=None, top_p=None, top_k=None, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+                out = model.generate(**enc, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens or None, do_sample=False, temperature=None, top_p=None, top_k=None, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
                 texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
                 for index, text in zip(batch, texts):
-                    words = text.strip().split()
-                    labels[index] = normalize_label(words[0].strip(".,:;!*") if words else "")
+                    labels[index] = parse_label(text)
         return labels
 
     timings, labels = {}, {}
-    for name, fn in (("scoring", scoring), ("generate_then_parse", generate_then_parse)):
+    paths = (("scoring", scoring), ("generate_then_parse", generate_then_parse), ("generate_then_parse_fixed", lambda: generate_then_parse(max_new_tokens)))
+    for name, fn in paths:
         best = float("inf")
         for _ in range(repeats):
             started = time.perf_counter()
             labels[name] = fn()
             best = min(best, time.perf_counter() - started)
         timings[name] = best
-    agree = sum(a == b for a, b in zip(labels["scoring"], labels["generate_then_parse"])) / len(pairs)
+    def agreement(other):
+        return round(sum(a == b for a, b in zip(labels["scoring"], labels[other])) / len(pairs), 4)
+
     report = {
         "answers": len(pairs),
         "batch_size": batch_size,
@@ -95,8 +112,8 @@ def main(base, policy, prompts_file, n_answers, rubric, batch_size, max_new_toke
         "threads": torch.get_num_threads(),
         "seconds": {k: round(v, 3) for k, v in timings.items()},
         "answers_per_second": {k: round(len(pairs) / v, 1) for k, v in timings.items()},
-        "speed_ratio": round(timings["generate_then_parse"] / timings["scoring"], 2),
-        "label_agreement": round(agree, 4),
+        "speed_ratio": {k: round(timings[k] / timings["scoring"], 2) for k in ("generate_then_parse", "generate_then_parse_fixed")},
+        "label_agreement_with_scoring": {k: agreement(k) for k in ("generate_then_parse", "generate_then_parse_fixed")},
         "accuracy_vs_styles": {k: round(sum(a == g for a, g in zip(v, gold)) / len(gold), 4) for k, v in labels.items()},
         "unparsed": {k: v.count("Unparsed") for k, v in labels.items()},
     }
