@@ -53,6 +53,7 @@ def main():
       pair      -c cK    data/cycles/cK/{kto,dpo}.jsonl, pair_stats.json
       train     -c cK    models/cK  (LoRA adapter + lineage.json)
       evaluate  -p cK    data/eval/cK/, metrics/cK.json    (eval judge, greedy answers)
+      judge-reliability -c cK  metrics/judges/cK.json     (train vs eval judge, gold)
       summarise          metrics/plots/*.json (across policies, for dvc plots)
       report             the per-cycle metrics table (--html page, --md summary)
 
@@ -63,6 +64,7 @@ def main():
       doctor             what dvc exp needs (git identity)
       export    -p cK    a policy as an adapter or merged model folder (+ lineage)
       preset             list / apply the paper's model presets to params.yaml
+      label              any judge over a JSONL file, outside the pipeline
     """
 
 
@@ -118,7 +120,66 @@ def judge(cycle, params_path):
     from careal.pipeline import run_judge
 
     counts = run_judge(_params(params_path), cycle)
-    click.echo(f"judge@{cycle}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    click.echo(f"judge@{cycle}: {_counts_line(counts)}")
+
+
+def _counts_line(counts: dict) -> str:
+    labels = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k not in ("judged", "cache_hits"))
+    if "cache_hits" in counts:
+        labels += f"; judged {counts['judged']}, cache hits {counts['cache_hits']}"
+    return labels
+
+
+@main.command("judge-reliability")
+@CYCLE_OPTION
+@PARAMS_OPTION
+def judge_reliability(cycle, params_path):
+    """Training judge vs eval judge (and gold) on cycle cK's answers: metrics/judges/cK.json."""
+    from careal.pipeline import run_judge_reliability
+
+    r = run_judge_reliability(_params(params_path), cycle)
+    kappa = "n/a" if r["kappa"] is None else f"{r['kappa']:.3f}"
+    line = f"judge_reliability@{cycle}: {r['train_judge']} vs {r['eval_judge']} on {r['n']} answers: agreement {r['agreement']:.3f}, kappa {kappa}"
+    gold = r.get("gold")
+    if gold and gold.get("n"):
+        line += f"; against {gold['source']} ({gold['n']}): train acc {gold['train']['accuracy']:.3f}, eval acc {gold['eval']['accuracy']:.3f}"
+    run = r["eval_judge_run"]
+    if "cache_hits" in run:
+        line += f"; eval judge judged {run['judged']}, cache hits {run['cache_hits']}"
+    click.echo(line)
+
+
+@main.command()
+@click.option("--judge", "kind", required=True, type=click.Choice(["rules", "hf", "self"]), help="The judge kind.")
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False), help="JSONL records with id, prompt, response.")
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False), help="JSONL records with id, label, judge, raw (one per input record).")
+@click.option("--model", default=None, help="hf: a Hugging Face model id or a local model folder.")
+@click.option("--revision", default=None, help="hf: the hub revision (commit hash recommended).")
+@click.option("--trust-remote-code/--no-trust-remote-code", default=None, help="hf: allow the model's own code (off by default).")
+@click.option("--policy", "policy_path", default=None, type=click.Path(file_okay=False), help="self: the policy folder (models/cK; models/c0 is the base alone).")
+@click.option("--base", "base_path", default="models/base", show_default=True, type=click.Path(file_okay=False), help="self: the base model folder.")
+@click.option("--rubric", default=None, help="hf/self: builtin template (cares, compact, refusal_yesno) or a template file.")
+@click.option("--label-word", "label_words", multiple=True, metavar="WORD=LABEL", help="hf/self: a judge word and its label, e.g. yes=Refuse (repeat).")
+@click.option("--min-margin", type=float, default=None, help="hf/self: below this lead of the top label, Unparsed (default 0.1).")
+@click.option("--batch-size", type=int, default=None, help="hf/self: answers per forward pass (default 16).")
+@click.option("--dtype", default=None, help="hf/self: auto, float32, bfloat16 or float16.")
+@click.option("--device", default=None, help="hf/self: auto, cpu or cuda.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the judge cache.")
+def label(kind, input_path, output_path, model, revision, trust_remote_code, policy_path, base_path, rubric, label_words, min_margin, batch_size, dtype, device, no_cache):
+    """Label answers outside the pipeline with any judge (docs/judges.md).
+
+    Reads records with id, prompt and response; writes one record per input with id, label
+    (Accept, Caution, Refuse or Unparsed), judge (its identity) and raw (its evidence).
+    """
+    from careal.judges.labelling import label_file
+
+    counts = label_file(
+        kind, input_path, output_path,
+        options={"model": model, "revision": revision, "trust_remote_code": trust_remote_code, "rubric": rubric, "label_words": label_words,
+                 "min_margin": min_margin, "batch_size": batch_size, "dtype": dtype, "device": device},
+        policy_path=policy_path, base_path=base_path, use_cache=not no_cache,
+    )
+    click.echo(f"label: {output_path}: {_counts_line(counts)}")
 
 
 @main.command()

@@ -89,6 +89,10 @@ class BootstrapParams:
     num_heads: int = 4
     sft_repeats: int = 4
     """Warm-start answers written per train prompt (styles drawn from the miscalibrated mix)."""
+    judge_examples_per_prompt: float = 0.5
+    """Judge-task warm-start examples per train prompt (careal/judges/selftrain.py): the tiny
+    policy learns to label answers with the compact template, leniently, so it can be the
+    ``self`` judge. 0 leaves them out; 0.5 adds about a third to the SFT tokens."""
     sft_epochs: int = 6
     sft_learning_rate: float = 3e-3
     sft_batch_size: int = 32
@@ -107,9 +111,86 @@ class GenerateParams:
 
 @dataclass
 class JudgeSpec:
-    """One judge: ``kind`` (``rules`` for now) and its options."""
+    """One judge: ``kind`` and the options of that kind (docs/judges.md). An option set for a
+    kind it does not apply to is an error; unset options (null) take the kind's default.
+
+    - ``rules``: the lexical judge (careal/judges/rules.py); only ``cache``.
+    - ``hf``: any Hugging Face causal LM, classifying by label scoring: ``model`` (required),
+      ``revision``, ``dtype``, ``device``, ``trust_remote_code``, ``rubric``, ``label_words``,
+      ``min_margin``, ``batch_size``, ``cache``.
+    - ``self``: the policy that wrote the answers (base + its adapter) judges them by the same
+      scoring: ``dtype``, ``device``, ``rubric``, ``label_words``, ``min_margin``,
+      ``batch_size``, ``cache``.
+    """
 
     kind: str = "rules"
+    """``rules``, ``hf`` or ``self``."""
+    model: str | None = None
+    """hf: a Hugging Face model id or a local model folder (safetensors weights)."""
+    revision: str | None = None
+    """hf: the hub revision (a commit hash pins the judge; recommended, as the cache trusts it)."""
+    trust_remote_code: bool | None = None
+    """hf: allow the model's own code (default false)."""
+    dtype: str | None = None
+    """hf, self: ``auto`` (default), ``float32``, ``bfloat16``, ``float16``."""
+    device: str | None = None
+    """hf, self: ``auto`` (default), ``cpu``, ``cuda``."""
+    rubric: str | None = None
+    """hf, self: a builtin template (``cares``, ``compact``, ``refusal_yesno``) or a template
+    file with ``{prompt}`` and ``{response}``; default ``cares`` (hf), ``compact`` (self). Its
+    sha256 is in every label's judge identity."""
+    label_words: dict | None = None
+    """hf, self: judge word -> label, e.g. ``{yes: Refuse, no: Accept}``; default the three
+    label words themselves."""
+    min_margin: float | None = None
+    """hf, self: the top label's probability must lead the runner-up's by at least this much,
+    else the answer is Unparsed (default 0.1)."""
+    batch_size: int | None = None
+    """hf, self: answers per forward pass (default 16)."""
+    cache: bool = True
+    """hf, self: reuse verdicts from the judge cache (.careal/judge-cache.sqlite; env
+    CAREAL_JUDGE_CACHE=0 turns it off everywhere). Rules verdicts are never cached."""
+
+    #: kind -> the options it takes (besides kind and cache)
+    OPTIONS = {
+        "rules": (),
+        "hf": ("model", "revision", "trust_remote_code", "dtype", "device", "rubric", "label_words", "min_margin", "batch_size"),
+        "self": ("dtype", "device", "rubric", "label_words", "min_margin", "batch_size"),
+    }
+
+    def check(self, where: str) -> None:
+        """Errors for an unknown kind, an option the kind does not take, or a bad value.
+
+        ``where`` is the params.yaml section (``judge.train``); ``--`` words the errors as
+        command-line options (``careal label``)."""
+
+        def opt(name: str) -> str:
+            return f"careal label: --{name.replace('_', '-')}" if where == "--" else f"params.yaml: {where}.{name}"
+        if self.kind not in self.OPTIONS:
+            raise CarealError(f"{opt('kind')} {self.kind!r} is not available (available: {', '.join(self.OPTIONS)})")
+        for name in ("model", "revision", "trust_remote_code", "dtype", "device", "rubric", "label_words", "min_margin", "batch_size"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name not in self.OPTIONS[self.kind]:
+                raise CarealError(f"{opt(name)} does not apply to judge kind {self.kind!r} (it takes: {', '.join(self.OPTIONS[self.kind]) or 'no options'})")
+            expected = {"trust_remote_code": bool, "label_words": dict, "min_margin": (int, float), "batch_size": int}.get(name, str)
+            if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+                raise CarealError(f"{opt(name)} has the wrong type: {value!r}")
+        if self.kind == "hf" and not self.model:
+            raise CarealError(f"{opt('model')} is required for judge kind 'hf' (a hub id or a local folder)")
+        if self.dtype is not None and self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise CarealError(f"{opt('dtype')} must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        if self.device is not None and self.device not in ("auto", "cpu", "cuda"):
+            raise CarealError(f"{opt('device')} must be auto, cpu or cuda, got {self.device!r}")
+        if self.min_margin is not None and not 0 <= self.min_margin < 1:
+            raise CarealError(f"{opt('min_margin')} must be in [0, 1), got {self.min_margin!r}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise CarealError(f"{opt('batch_size')} must be at least 1, got {self.batch_size!r}")
+        if self.label_words is not None:
+            from careal.judges.scoring import check_label_words
+
+            check_label_words(self.label_words, opt("label_words"))
 
 
 @dataclass
@@ -118,6 +199,10 @@ class JudgeParams:
 
     train: JudgeSpec = field(default_factory=JudgeSpec)
     eval: JudgeSpec = field(default_factory=JudgeSpec)
+    gold: str | None = "auto"
+    """Gold labels for the reliability stage: ``auto`` (the warm-start styles of the built-in
+    tiny model's answers, careal.tiny.style_of, when model.base is builtin:tiny; else none),
+    ``none``, or a .jsonl file of records with ``prompt``, ``response`` and ``label``."""
 
 
 @dataclass
@@ -372,6 +457,8 @@ def _check_relations(params: "Params", cycles_raw: dict) -> dict[str, str]:
                 raise CarealError(f"params.yaml: cycles form a loop: {' -> '.join(seen + [node])} (every chain of prev must end at c0)")
             seen.append(node)
             node = cycles[node]
+    params.judge.train.check("judge.train")
+    params.judge.eval.check("judge.eval")
     policies = params.evaluate.policies
     for policy in policies:
         if policy != "c0" and policy not in cycles:

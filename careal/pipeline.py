@@ -20,6 +20,20 @@ CYCLES = Path("data/cycles")
 EVAL = Path("data/eval")
 METRICS = Path("metrics")
 BREAKDOWN = METRICS / "breakdown"
+JUDGE_PLOTS = Path("plots/judges")
+
+
+def write_csv_pairs(path: Path, rows: list[dict]) -> None:
+    """A small CSV (header from the first row's keys), written atomically."""
+    import csv
+
+    from careal.jsonio import atomic_path
+
+    fields = list(rows[0]) if rows else ["id", "sample", "train_judge", "eval_judge"]
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def policy_dir(name: str) -> Path:
@@ -93,22 +107,47 @@ def run_generate(params: Params, cycle: str) -> int:
     return len(records)
 
 
-def _judge_file(spec, generations_path: Path, out_path: Path) -> dict:
+def _judge_file(spec, generations_path: Path, out_path: Path, policy: str) -> dict:
+    """Label a generations file with a judge; ``policy`` wrote the answers (the self judge's
+    model). Returns the label counts plus ``judged`` and ``cache_hits``."""
     from collections import Counter
 
     from careal.judges import judge_records, make_judge
 
-    judge = make_judge(spec)
+    judge = make_judge(spec, base_dir=MODELS / "base", policy_dir=policy_dir(policy), policy_name=policy)
     generations = read_jsonl(generations_path)
-    judgments = judge_records(judge, generations)
+    stats: dict = {}
+    judgments = judge_records(judge, generations, use_cache=spec.cache, stats=stats)
     write_jsonl(out_path, judgments)
-    return dict(Counter(j["label"] for j in judgments))
+    return {**dict(Counter(j["label"] for j in judgments)), **stats}
 
 
 @stage_outputs("judge")
 def run_judge(params: Params, cycle: str) -> dict:
-    params.parent(cycle)
-    return _judge_file(params.judge.train, cycle_dir(cycle) / "generations.jsonl", cycle_dir(cycle) / "judgments.jsonl")
+    parent = params.parent(cycle)
+    return _judge_file(params.judge.train, cycle_dir(cycle) / "generations.jsonl", cycle_dir(cycle) / "judgments.jsonl", parent)
+
+
+def run_judge_reliability(params: Params, cycle: str) -> dict:
+    """metrics/judges/cK.json and plots/judges/cK.csv: the training judge's labels of cycle cK's
+    answers (judgments.jsonl) against the eval judge's labels of the same answers, and both
+    against gold labels where there are any (careal/judges/reliability_report.py)."""
+    from careal.judges import judge_records, make_judge
+    from careal.judges.reliability_report import gold_labels, reliability_report
+
+    parent = params.parent(cycle)
+    generations = read_jsonl(cycle_dir(cycle) / "generations.jsonl")
+    train = read_jsonl(cycle_dir(cycle) / "judgments.jsonl")
+    judge = make_judge(params.judge.eval, base_dir=MODELS / "base", policy_dir=policy_dir(parent), policy_name=parent)
+    stats: dict = {}
+    evaluated = judge_records(judge, generations, use_cache=params.judge.eval.cache, stats=stats)
+    prompts = read_jsonl(PREPARED / "train.jsonl")
+    gold = gold_labels(params.judge.gold, params.model.base, generations)
+    report, pairs = reliability_report(prompts, generations, train, evaluated, gold, cycle_dir(cycle) / "judgments.jsonl")
+    report["eval_judge_run"] = stats
+    write_json(METRICS / "judges" / f"{cycle}.json", report)
+    write_csv_pairs(JUDGE_PLOTS / f"{cycle}.csv", pairs)
+    return report
 
 
 @stage_outputs("pair")
@@ -154,7 +193,7 @@ def run_evaluate(params: Params, policy: str) -> dict:
     prompts = read_jsonl(PREPARED / "eval.jsonl")
     out = EVAL / policy
     _generate(params, policy, prompts, decoding, out / "answers.jsonl", f"evaluate@{policy}")
-    _judge_file(params.judge.eval, out / "answers.jsonl", out / "judgments.jsonl")
+    _judge_file(params.judge.eval, out / "answers.jsonl", out / "judgments.jsonl", policy)
     paths = {"prompts": PREPARED / "eval.jsonl", "generations": out / "answers.jsonl", "judgments": out / "judgments.jsonl"}
     items = join_judged(prompts, read_jsonl(paths["generations"]), read_jsonl(paths["judgments"]), paths)
     metrics = compute_metrics(items)

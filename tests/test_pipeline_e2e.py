@@ -70,6 +70,9 @@ def test_full_repro_then_noop_then_targeted_rerun(project):
         breakdown = json.loads((dest / f"metrics/breakdown/{policy}.json").read_text())
         assert set(breakdown["by_harm_level"]) == {"0", "1", "2", "3"}
     assert (dest / "models/c2/adapter_config.json").exists()
+    reliability = json.loads((dest / "metrics/judges/c1.json").read_text())
+    assert reliability["n"] == 64 and reliability["gold"]["source"] == "tiny_styles"
+    assert (dest / "plots/judges/c1.csv").read_text().startswith("id,sample,train_judge,eval_judge\n")
     assert (dest / "data/cycles/c1/kto.jsonl").exists() and (dest / "data/cycles/c1/dpo.jsonl").exists()
 
     started = time.monotonic()
@@ -99,5 +102,5 @@ def test_full_repro_then_noop_then_targeted_rerun(project):
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     fourth = run(["dvc", "repro"], dest, env)
     # (summarise, the cross-policy plot files, reruns too: it reads every policy's metrics)
-    assert ran_stages(fourth) == {"generate@c3", "judge@c3", "pair@c3", "train@c3", "evaluate@c3", "summarise"}
+    assert ran_stages(fourth) == {"generate@c3", "judge@c3", "pair@c3", "train@c3", "evaluate@c3", "summarise", "judge_reliability@c3"}
     assert json.loads((dest / "models/c3/lineage.json").read_text())["parent"] == "c2"
