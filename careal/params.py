@@ -324,6 +324,7 @@ RULES: dict[str, Rule] = {
     "bootstrap.sft_epochs": at_least(1),
     "bootstrap.sft_learning_rate": between(0, 1),
     "bootstrap.sft_batch_size": at_least(1),
+    "bootstrap.judge_examples_per_prompt": at_least(0),
     "generate.samples": at_least(1),
     "generate.temperature": above(0),
     "generate.top_p": between(0, 1, high_open=False),
