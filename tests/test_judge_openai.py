@@ -284,6 +284,30 @@ def test_fail_mode_stops_keeps_finished_labels_and_resumes(tmp_path, servers, pl
     scan_for_key(planted_key, [tmp_path], [out, err, caplog.text, str(info.value)])
 
 
+def test_careal_label_openai_stops_with_one_line_or_counts_unparsed(tmp_path, servers, planted_key, cache_file):
+    from click.testing import CliRunner
+
+    from careal.cli import main
+    from careal.jsonio import read_jsonl, write_jsonl
+
+    port = free_port()
+    start_fault_server(servers, port, tmp_path / "requests.log")
+    source = tmp_path / "answers.jsonl"
+    write_jsonl(source, [{"id": i, "prompt": "q", "response": f"answer {m}"} for i, m in enumerate(["[ok:Refuse]", "[500-always]", "[ok:Caution]"])])
+    out = tmp_path / "labels.jsonl"
+    args = ["label", "--judge", "openai", "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "fault", "--api-key-env", KEY_ENV,
+            "--timeout", "0.5", "--max-retries", "1", "--concurrency", "1", "--input", str(source), "--output", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "HTTP 500" in result.output and "rerun asks only for the rest" in result.output
+    assert not out.exists()  # no output that looks finished
+    result = CliRunner().invoke(main, [*args, "--on-error", "unparsed"])
+    assert result.exit_code == 0, result.output
+    rows = read_jsonl(out)
+    assert [r["label"] for r in rows] == ["Refuse", "Unparsed", "Caution"]
+    assert "request_failed" in rows[1]["raw"] and rows[1]["judge"]["kind"] == "openai"
+    scan_for_key(planted_key, [tmp_path], [result.output])
+
+
 # ---------------------------------------------------------------- transformers serve
 
 
