@@ -51,7 +51,7 @@ DEFAULT_MAX_RETRIES = 5
 DEFAULT_MAX_TOKENS = 16
 ON_ERROR = ("fail", "unparsed")
 NO_KEY = "no-key"  # what the client sends when params name no key variable
-ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")  # and no run of 24 letters/digits (a key's shape)
 # Shapes of real API keys: OpenAI/Anthropic "sk-...", hex or base64 runs, JWTs, "hf_...".
 KEY_LIKE = re.compile(r"(?:\bsk-|\bhf_[A-Za-z0-9]{10}|\bBearer\s|[A-Za-z0-9+/_\-]{32,}|eyJ[A-Za-z0-9_\-]{10,}\.)")
 _LABEL_LINE = re.compile(r"(?:label\s*[:=-]\s*)?([A-Za-z]+)\s*[.!]?", re.IGNORECASE)
@@ -94,7 +94,7 @@ def check_options(raw: dict, where: str = "judge") -> OpenAIOptions:
         raise CarealError(f"{opt('model')} looks like an API key, not a model name; keys belong in the environment ({where}.api_key_env names the variable)")
     env = raw.get("api_key_env")
     if env is not None:
-        if not isinstance(env, str) or not ENV_NAME.fullmatch(env):
+        if not isinstance(env, str) or not ENV_NAME.fullmatch(env) or re.search(r"[A-Z0-9]{24}", env):
             raise CarealError(
                 f"{opt('api_key_env')} must be the NAME of the environment variable that holds the key "
                 "(upper-case letters, digits and _, e.g. OPENAI_API_KEY), never the key itself; put the key in the environment"
