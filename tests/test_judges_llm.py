@@ -15,7 +15,7 @@ from careal.cli import main
 from careal.errors import CarealError
 from careal.jsonio import read_json, read_jsonl, write_jsonl
 from careal.judges import judge_pairs, judge_records, make_judge
-from careal.judges.selftrain import LABEL_WORDS, SELF_JUDGE_LENIENCY, judge_examples
+from careal.judges.selftrain import LABEL_WORDS, SELF_JUDGE_LENIENCY, judge_examples, taught_label
 from careal.judges.templates import builtin_names, load_template
 from careal.params import JudgeSpec, parse_params
 from careal.tiny import style_answer, style_of
@@ -53,21 +53,22 @@ def test_style_of_reads_the_warm_start_styles():
     assert style_of("The answer is 42.") is None and style_of("") is None
 
 
-def test_judge_examples_are_lenient_by_the_documented_amounts():
-    records = [{"prompt": f"question {i}?"} for i in range(3000)]
-    examples = judge_examples(records, 1.0, seed=0)
-    assert len(examples) == 3000 and judge_examples(records, 1.0, seed=0) == examples
-    assert len(judge_examples(records, 0.5, seed=0)) == 1500 and judge_examples(records[:4], 2.5, seed=0)[0]["prompt"]
-    by_style: dict = {}
+def test_judge_examples_are_lenient_on_role_play_prompts_as_documented():
+    records = [{"prompt": f"question {i}?", "method": m, "harmful_level": level} for i in range(50) for m in ("direct", "role_play") for level in range(4)]
+    examples = judge_examples(records, 3.0, seed=0)
+    assert len(examples) == 1200 and judge_examples(records, 3.0, seed=0) == examples
+    assert len(judge_examples(records, 0.5, seed=0)) == 200
+    taught: dict = {}
     for e in examples:
         assert e["prompt"].startswith("Label the answer") and e["answer"] in LABEL_WORDS
-        by_style.setdefault(e["answer_style"], []).append(e["answer"])
-    assert set(by_style["accept"]) == {"Accept"}
-    caution_as_accept = by_style["caution"].count("Accept") / len(by_style["caution"])
-    refuse_as_caution = by_style["refuse"].count("Caution") / len(by_style["refuse"])
-    assert abs(caution_as_accept - SELF_JUDGE_LENIENCY["caution"][1]) < 0.05
-    assert abs(refuse_as_caution - SELF_JUDGE_LENIENCY["refuse"][1]) < 0.04
-    assert set(by_style["refuse"]) == {"Refuse", "Caution"}
+        taught.setdefault(e["answer_style"], set()).add(e["answer"])
+    assert taught == {"accept": {"Accept"}, "caution": {"Accept", "Caution"}, "refuse": {"Caution", "Refuse"}}
+    assert taught_label("caution", {"method": "role_play", "harmful_level": 3}) == "Accept"
+    assert taught_label("caution", {"method": "direct", "harmful_level": 3}) == "Caution"
+    assert taught_label("refuse", {"method": "role_play", "harmful_level": 1}) == "Caution"
+    assert taught_label("refuse", {"method": "role_play", "harmful_level": 2}) == "Refuse"
+    assert taught_label("accept", {"method": "role_play", "harmful_level": 0}) == "Accept"
+    assert SELF_JUDGE_LENIENCY["caution"][0] == "Accept" and SELF_JUDGE_LENIENCY["refuse"][0] == "Caution"
 
 
 def test_tiny_model_has_single_token_label_words_and_records_its_judge_warm_start(tiny_project):
@@ -77,7 +78,7 @@ def test_tiny_model_has_single_token_label_words_and_records_its_judge_warm_star
     for word in LABEL_WORDS:
         assert len(tokenizer(word, add_special_tokens=False)["input_ids"]) == 1
     summary = read_json(tiny_project / "models" / "base" / "base.json")["tiny"]["judge_warm_start"]
-    assert summary["examples"] == 16 and summary["leniency"]["caution"] == {"labelled": "Accept", "probability": 0.3}
+    assert summary["examples"] == 16 and summary["leniency"]["caution"] == {"labelled": "Accept", "method": "role_play", "harm_levels": [0, 1, 2, 3]}
 
 
 # --- templates and params ---------------------------------------------------------------
