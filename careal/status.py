@@ -243,8 +243,12 @@ SYMBOL = {"up to date": "ok", "changed": "CHANGED", "stale": "stale", "not run":
 
 
 def format_status(root: Path = Path(".")) -> str:
+    from careal.errors import CarealError
     from careal.report import COLUMNS, bars_line, format_signed, format_value, table
 
+    for name in ("params.yaml", "dvc.yaml"):
+        if not (root / name).exists():
+            raise CarealError(f"{root / name}: not found (run careal status from the project root)")
     params = _load_yaml(root / "params.yaml") or {}
     cycles = params.get("cycles") or {}
     policies = (params.get("evaluate") or {}).get("policies") or []

@@ -54,3 +54,13 @@ def test_hashes_and_states_match_what_dvc_records(tmp_path):
     assert states["make@z"].state == "not run"
     dvc = subprocess.run(["dvc", "status", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     assert set(__import__("json").loads(dvc.stdout)) == {"make@x", "make@y", "make@z"}
+
+
+def test_outside_a_project_is_one_clear_error(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from careal.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["status"])
+    assert result.exit_code == 2 and "params.yaml: not found" in result.output and "Traceback" not in result.output
