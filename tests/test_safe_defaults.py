@@ -101,6 +101,7 @@ def test_memory_guard_stops_generate_and_train_before_loading(tiny_project, monk
     assert "is available (CAREAL_AVAILABLE_MEMORY on cpu); lower generate.batch_size, generate.samples, generate.max_new_tokens" in message
     with pytest.raises(CarealError, match=r"train@c1: needs about .*; lower train.batch_size, train.max_length"):
         pipeline.run_train(params, "c1")
+    monkeypatch.setenv("CAREAL_AVAILABLE_MEMORY", "2M")  # greedy evaluation needs less
     with pytest.raises(CarealError, match=r"evaluate@c0: needs about .*; lower evaluate.batch_size, evaluate.max_new_tokens"):
         pipeline.run_evaluate(params, "c0")
     assert sorted(p.as_posix() for p in Path(".").rglob("*")) == before  # nothing written
@@ -118,10 +119,11 @@ def test_a_model_too_big_for_the_machine_is_refused_from_its_config_alone(tmp_pa
     with pytest.raises(CarealError, match="weights alone do not fit"):
         check_fits(training_estimate(shape, 2, method="dpo", batch_size=1, max_length=256), "train@c1", "cpu")
     small = ModelShape(vocab_size=32_000, hidden_size=2048, num_layers=16, num_heads=16, num_kv_heads=16, intermediate_size=5632)
-    big_batch = generation_estimate(small, 2, prompts=["x" * 600], batch_size=512, samples=8, max_new_tokens=1024, section="generate")
+    prompts = ["x" * 600] * 4096
+    big_batch = generation_estimate(small, 2, prompts=prompts, batch_size=512, samples=8, max_new_tokens=1024, section="generate")
     with pytest.raises(CarealError, match="lower generate.batch_size, generate.samples, generate.max_new_tokens"):
         check_fits(big_batch, "generate@c1", "cpu")
-    fits = generation_estimate(small, 2, prompts=["x" * 600], batch_size=8, samples=2, max_new_tokens=256, section="generate")
+    fits = generation_estimate(small, 2, prompts=prompts, batch_size=8, samples=2, max_new_tokens=256, section="generate")
     check_fits(fits, "generate@c1", "cpu")
     assert fits.total < big_batch.total
 
