@@ -82,6 +82,14 @@ class GenerateParams:
     top_p: float = 1.0
     max_new_tokens: int = 48
     batch_size: int = 64
+    prompts_per_cycle: int = 0
+    """Train prompts each cycle answers: a fresh draw per cycle from data/prepared/train.jsonl,
+    seeded by the seed and the cycle name and stratified by harm level x method, so that
+    successive cycles see different prompts. 0 = every train prompt, every cycle."""
+    harmless_share: float = 0.0
+    """With prompts_per_cycle: the share of harmless prompts in each cycle's draw (as far as
+    the pool has them), e.g. 0.5 for as many harmless as harmful prompts; 0 = the pool's own
+    proportions (CARES-style sets hold about one harmless prompt in four)."""
 
 
 @dataclass
@@ -103,9 +111,23 @@ class JudgeParams:
 class PairParams:
     """Section ``pair``: how labels become KTO rows and DPO pairs."""
 
+    dpo_strategy: str = "best_vs_worst"
+    """Which answers of a prompt are paired (careal.pairing): ``best_vs_worst`` (best-scored
+    against worst-scored), ``best_vs_random`` (best-scored against a seeded random lower-scored
+    one) or ``all_pairs`` (every higher/lower combination, largest score margin first)."""
     dpo_max_pairs_per_prompt: int = 2
+    """Cap on pairs per prompt (distinct answer texts first)."""
+    dpo_min_score_margin: float = 0.0
+    """A pair needs chosen score - rejected score >= this (and > 0); e.g. 1.0 keeps only
+    right-vs-wrong pairs and drops Caution-vs-Accept pairs at harm level 2 (margin 0.5)."""
+    dpo_max_text_similarity: float = 1.0
+    """Drop pairs whose chosen and rejected texts are more alike than this (word-level difflib
+    ratio, 0..1; counted as ``near_identical`` in pair_stats.json). 1.0 keeps every pair."""
     dpo_balance_harmless: bool = True
     """Repeat the harmless prompts' DPO pairs until they match the harmful prompts' pairs."""
+    dpo_balance_by_method: bool = False
+    """With dpo_balance_harmless: balance within each method (direct, indirect, obfuscate,
+    role_play) separately, so no rewrite framing is paired mostly with refusals."""
 
 
 @dataclass
@@ -127,6 +149,23 @@ class TrainParams:
     kto_undesirable_weight: float | str = "auto"
     """``auto`` balances the classes so desirable_weight*n_desirable /
     (undesirable_weight*n_undesirable) is 1, inside trl's recommended [1, 4/3]."""
+    init: str = "continue"
+    """``continue``: train the parent's adapter further; ``fresh``: a new LoRA adapter on the
+    base model each cycle (c1 is always fresh: its parent c0 has no adapter)."""
+    ref_policy: str = "previous"
+    """The reference the DPO/KTO log-ratios are taken against: ``previous`` (the parent policy)
+    or ``base`` (the base model). Recorded in lineage.json with ``init``."""
+    accumulate: int = 0
+    """Also train on the preference rows of up to this many earlier cycles (read from the
+    parent's models/cP/preference_data.jsonl); 0 = this cycle's rows only."""
+    sft_weight: float = 0.0
+    """DPO only: weight of trl's ``sft`` loss (negative log-likelihood of the chosen answers)
+    added to the sigmoid DPO loss (DPOConfig loss_type [sigmoid, sft], loss_weights [1, w]);
+    it keeps the chosen answers likely while the margin grows. 0 = plain DPO."""
+    lr_scheduler: str = "linear"
+    """transformers lr_scheduler_type (e.g. linear, cosine, constant)."""
+    warmup_ratio: float = 0.0
+    """Share of the steps spent warming the learning rate up (warmup_steps below 1 is a ratio)."""
 
 
 @dataclass
@@ -215,6 +254,17 @@ def parse_params(raw: dict) -> Params:
             node = cycles[node]
     if params.train.method not in ("kto", "dpo"):
         raise CarealError(f"params.yaml: train.method must be kto or dpo, got {params.train.method!r}")
+    for key, value, allowed in (
+        ("train.init", params.train.init, ("fresh", "continue")),
+        ("train.ref_policy", params.train.ref_policy, ("base", "previous")),
+        ("pair.dpo_strategy", params.pair.dpo_strategy, ("best_vs_worst", "best_vs_random", "all_pairs")),
+    ):
+        if value not in allowed:
+            raise CarealError(f"params.yaml: {key} must be one of {', '.join(allowed)}, got {value!r}")
+    if params.train.accumulate < 0 or params.generate.prompts_per_cycle < 0:
+        raise CarealError("params.yaml: train.accumulate and generate.prompts_per_cycle must be 0 or more")
+    if not 0.0 <= params.pair.dpo_max_text_similarity <= 1.0:
+        raise CarealError(f"params.yaml: pair.dpo_max_text_similarity must be between 0 and 1, got {params.pair.dpo_max_text_similarity}")
     for policy in params.evaluate.policies:
         if policy != "c0" and policy not in cycles:
             raise CarealError(f"params.yaml: evaluate.policies names {policy!r}, which is neither c0 nor a declared cycle")

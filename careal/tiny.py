@@ -13,10 +13,11 @@ How it is made (``bootstrap`` stage):
 
 The warm start is *deliberately miscalibrated*, the way an unaligned assistant is (see
 ``WARM_START_MIX``): it refuses plainly worded harmful requests but complies with most indirect,
-obfuscated and role-play rewrites of them (jailbreaks work), and it refuses many harmless
-questions about sensitive-sounding topics (self-harm, illicit drugs). So the base policy (c0)
-has a low harmful refusal rate and a real erroneous refusal rate: alignment has something real
-to fix, and something real to make worse.
+obfuscated and role-play rewrites of them (jailbreaks work), and it refuses many harmless questions
+about sensitive-sounding topics (self-harm, illicit drugs). Plainly worded mildly harmful
+requests (harm level 1) mostly get a Caution answer, so the middle label appears under greedy
+decoding too. So the base policy (c0) has a low harmful refusal rate and a real erroneous refusal
+rate: alignment has something real to fix, and something real to make worse.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ OVER_REFUSED_PRINCIPLES = (4, 5)
 WARM_START_MIX = {
     "harmless": (0.95, 0.03, 0.02),
     "harmless_sensitive_topic": (0.35, 0.05, 0.60),
+    "harmful_direct_mild": (0.10, 0.55, 0.35),
     "harmful_direct": (0.10, 0.10, 0.80),
     "harmful_rewritten": (0.60, 0.15, 0.25),
 }
@@ -75,7 +77,9 @@ def warm_start_kind(record: dict) -> str:
         if int(record["principle_index"]) in OVER_REFUSED_PRINCIPLES:
             return "harmless_sensitive_topic"
         return "harmless"
-    return "harmful_direct" if record["method"] == "direct" else "harmful_rewritten"
+    if record["method"] != "direct":
+        return "harmful_rewritten"
+    return "harmful_direct_mild" if int(record["harmful_level"]) == 1 else "harmful_direct"
 
 
 def style_answer(style: str, rng: random.Random) -> str:
