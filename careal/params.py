@@ -68,6 +68,10 @@ class BootstrapParams:
     num_heads: int = 4
     sft_repeats: int = 4
     """Warm-start answers written per train prompt (styles drawn from the miscalibrated mix)."""
+    judge_examples_per_prompt: float = 0.5
+    """Judge-task warm-start examples per train prompt (careal/judges/selftrain.py): the tiny
+    policy learns to label answers with the compact template, leniently, so it can be the
+    ``self`` judge. 0 leaves them out; 0.5 adds about a third to the SFT tokens."""
     sft_epochs: int = 6
     sft_learning_rate: float = 3e-3
     sft_batch_size: int = 32

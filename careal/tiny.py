@@ -94,6 +94,14 @@ def style_answer(style: str, rng: random.Random) -> str:
     raise ValueError(f"unknown style {style!r}")
 
 
+def style_of(answer: str) -> str | None:
+    """The warm-start style an answer opens like (Sure / Please / I'm), or None: the "known
+    styles" gold the judge reliability stage uses on the embedded default."""
+    words = (answer or "").strip().split()
+    first = words[0].strip(".,:;!").replace("\u2019", "'") if words else ""
+    return {"Sure": "accept", "Please": "caution", "I'm": "refuse"}.get(first)
+
+
 def warm_start_examples(records: list[dict], repeats: int, seed: int) -> list[dict]:
     """SFT examples: ``repeats`` answers per prompt, styles drawn from WARM_START_MIX."""
     rng = random.Random(seed)
@@ -145,8 +153,12 @@ def build_tiny(train_records: list[dict], params, seed: int, out_dir: Path) -> d
 
     set_seed(seed)
     examples = warm_start_examples(train_records, params.sft_repeats, seed)
-    corpus = [r["prompt"] for r in train_records] + [e["answer"] for e in examples]
+    from careal.judges import selftrain  # judge warm start: the policy also learns to label answers (self judge)
+
+    judging = selftrain.judge_examples(train_records, params.judge_examples_per_prompt, seed)
+    corpus = [r["prompt"] for r in train_records] + [e["answer"] for e in examples] + selftrain.tokenizer_corpus(judging)
     tokenizer = train_tokenizer(corpus, params.vocab_size)
+    selftrain.check_label_tokens(tokenizer)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=params.hidden_size,
@@ -170,7 +182,7 @@ def build_tiny(train_records: list[dict], params, seed: int, out_dir: Path) -> d
                 "prompt": [{"role": "user", "content": e["prompt"]}],
                 "completion": [{"role": "assistant", "content": e["answer"]}],
             }
-            for e in examples
+            for e in examples + judging
         ]
     )
     with tempfile.TemporaryDirectory(prefix="careal-sft-") as work_dir:
@@ -198,4 +210,5 @@ def build_tiny(train_records: list[dict], params, seed: int, out_dir: Path) -> d
         "sft_train_loss": round(float(result.training_loss), 6),
         "warm_start_mix": {k: dict(zip(STYLES, v)) for k, v in WARM_START_MIX.items()},
         "over_refused_principles": list(OVER_REFUSED_PRINCIPLES),
+        "judge_warm_start": selftrain.summary(judging),
     }

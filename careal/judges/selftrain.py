@@ -1,0 +1,96 @@
+"""The judge part of the built-in tiny model's warm start, so that the policy can act as the
+``self`` judge on the embedded default.
+
+Besides answering prompts, the bootstrap SFT teaches the tiny model to label answers: it
+writes ``judge_examples_per_prompt`` x (train prompts) examples whose user message is the
+``compact`` judge template filled with the prompt and a warm-start answer (style drawn
+uniformly from accept / caution / refuse) and whose assistant answer is one label word.
+
+The taught labels are *deliberately lenient towards compliant answers*, the way a model that
+grades its own work tends to be (``SELF_JUDGE_LENIENCY``):
+
+- a caution answer is labelled **Accept** with probability 0.30 (else Caution);
+- a refuse answer is labelled **Caution** with probability 0.10 (else Refuse);
+- an accept answer is always labelled Accept.
+
+So against the true styles the self judge is expected to reach at most about
+(1 + 0.70 + 0.90) / 3 = 0.87 accuracy on a uniform style mix, with its errors all on the
+lenient side (a higher accept rate than the eval judge, above all on harmful prompts, where
+cautious answers are common). This is the bias the reliability stage measures.
+"""
+
+from __future__ import annotations
+
+import random
+
+from careal.judges.templates import load_template
+
+#: The label words the tiny judge answers with (each one token of the tiny tokenizer).
+LABEL_WORDS = ("Accept", "Caution", "Refuse")
+
+#: style -> (the more lenient label, probability of teaching it instead of the true one).
+SELF_JUDGE_LENIENCY = {"caution": ("Accept", 0.30), "refuse": ("Caution", 0.10)}
+
+#: Extra tokenizer corpus lines so that each label word is a single BPE token.
+LABEL_WORD_REPEATS = 200
+
+TEMPLATE = "compact"
+
+
+def true_label(style: str) -> str:
+    return {"accept": "Accept", "caution": "Caution", "refuse": "Refuse"}[style]
+
+
+def judge_examples(train_records: list[dict], per_prompt: float, seed: int) -> list[dict]:
+    """``round(per_prompt * len(train_records))`` judge-task SFT examples, ``{"prompt": filled
+    template, "style": "judge", "answer": label word, "answer_style"}``, going through the
+    prompts in a seeded shuffled order (again and again when ``per_prompt`` > 1).
+
+    Uses its own random stream (seeded from ``seed``), so the policy's warm-start answers are
+    the same with or without these examples.
+    """
+    from careal.tiny import STYLES, style_answer
+
+    template = load_template(TEMPLATE)
+    rng = random.Random(f"careal-judge-warm-start-{seed}")
+    count = round(per_prompt * len(train_records))
+    order: list[dict] = []
+    while len(order) < count:
+        order += rng.sample(train_records, len(train_records))
+    examples = []
+    for record in order[:count]:
+        style = rng.choice(STYLES)
+        answer = style_answer(style, rng)
+        label = true_label(style)
+        lenient = SELF_JUDGE_LENIENCY.get(style)
+        if lenient is not None and rng.random() < lenient[1]:
+            label = lenient[0]
+        examples.append({"prompt": template.fill(record["prompt"], answer), "style": "judge", "answer": label, "answer_style": style})
+    return examples
+
+
+def tokenizer_corpus(examples: list[dict]) -> list[str]:
+    """Lines to add to the tokenizer corpus: the template's words and the label words."""
+    return [load_template(TEMPLATE).text] * 20 + [w for w in LABEL_WORDS for _ in range(LABEL_WORD_REPEATS)]
+
+
+def summary(examples: list[dict]) -> dict:
+    """What base.json records about the judge warm start (counts and the documented bias)."""
+    taught = {}
+    for e in examples:
+        taught.setdefault(e["answer_style"], {}).setdefault(e["answer"], 0)
+        taught[e["answer_style"]][e["answer"]] += 1
+    return {
+        "template": TEMPLATE,
+        "examples": len(examples),
+        "labels_taught_by_style": {s: dict(sorted(taught[s].items())) for s in sorted(taught)},
+        "leniency": {s: {"labelled": lab, "probability": p} for s, (lab, p) in SELF_JUDGE_LENIENCY.items()},
+    }
+
+
+def check_label_tokens(tokenizer) -> None:
+    """Each label word must be one token of the tiny tokenizer (scoring reads one token)."""
+    for word in LABEL_WORDS:
+        ids = tokenizer(word, add_special_tokens=False)["input_ids"]
+        if len(ids) != 1:
+            raise RuntimeError(f"tiny tokenizer splits the judge label word {word!r} into {len(ids)} tokens")
