@@ -75,6 +75,11 @@ class BootstrapParams:
     sft_epochs: int = 6
     sft_learning_rate: float = 3e-3
     sft_batch_size: int = 32
+    sft_prompt_loss: bool = False
+    """Also train the warm start on the prompt tokens (a language-model loss over the whole
+    conversation, trl's ``completion_only_loss: false``), not only on the answers: the model
+    then has to read the prompts' wording, as a pretrained model has, instead of only the
+    cues that predict the answer style."""
 
 
 @dataclass

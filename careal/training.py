@@ -262,12 +262,26 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
         "seed": seed,
         "data": {"file": data_path.as_posix(), "rows": len(own_rows), "sha256": file_sha256(data_path), "rows_by_cycle": rows_by_cycle, "trained_rows": len(rows), "preference_data": PREFERENCE_DATA},
         "train_loss": round(float(result.training_loss), 6),
+        "train_log": log_summary(trainer.state.log_history),
         "steps": int(result.global_step),
         **extra,
     }
     write_json(Path(out_dir) / LINEAGE_FILE, lineage)
     write_jsonl(Path(out_dir) / PREFERENCE_DATA, rows)
     return lineage
+
+
+LOGGED = ("loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected", "logps/chosen", "logps/rejected", "kl")
+
+
+def log_summary(log_history: list[dict]) -> dict:
+    """The first and last logged training values (loss, DPO/KTO rewards and log-probabilities)
+    for lineage.json: whether the margin grew, and whether the chosen answers' likelihood fell."""
+    logged = [entry for entry in log_history if "loss" in entry and "train_loss" not in entry]
+    if not logged:
+        return {}
+    pick = lambda entry: {k: round(float(entry[k]), 4) for k in LOGGED if k in entry}
+    return {"first": {"step": logged[0].get("step"), **pick(logged[0])}, "last": {"step": logged[-1].get("step"), **pick(logged[-1])}}
 
 
 def reference_model(init: str, ref_policy: str, base_dir, parent_dir, model_params):

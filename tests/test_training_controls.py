@@ -27,6 +27,16 @@ def test_cycle_prompts_are_a_seeded_stratified_draw_that_differs_per_cycle():
     assert draw_cycle_prompts(pool, 0, 0, "c1") == pool and draw_cycle_prompts(pool, 500, 0, "c1") == pool
 
 
+def test_harmless_share_sets_the_share_of_harmless_prompts_in_a_cycle_draw():
+    pool = [{"id": f"p{i}", "harmful_level": i % 4, "method": ("direct", "indirect")[i // 4 % 2]} for i in range(80)]
+    draw = draw_cycle_prompts(pool, 40, 0, "c1", harmless_share=0.5)
+    assert sum(p["harmful_level"] == 0 for p in draw) == 20 and len(draw) == 40
+    assert Counter(p["method"] for p in draw if p["harmful_level"] == 0) == Counter({"direct": 10, "indirect": 10})
+    # asking for more harmless prompts than the pool holds takes them all and fills up with harmful ones
+    draw = draw_cycle_prompts(pool, 60, 0, "c1", harmless_share=0.5)
+    assert sum(p["harmful_level"] == 0 for p in draw) == 20 and len(draw) == 60
+
+
 def test_accumulate_keeps_this_cycle_and_the_last_n_earlier_cycles(tmp_path):
     write_jsonl(tmp_path / PREFERENCE_DATA, [{"prompt": "a", "cycle": "c1"}, {"prompt": "b", "cycle": "c2"}, {"prompt": "c", "cycle": "c2"}])
     own = [{"prompt": "d"}]
