@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup pipeline test report clean-venv
+.PHONY: setup system-packages pipeline test report clean-venv
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -12,13 +12,21 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test]'
 	touch $@
 
-setup: $(VENV)/.installed
+# System packages the tests use (CI runs as root on Debian): headless Chromium renders the
+# offline report; openssh-server is the SSH remote the remote test starts on 127.0.0.1.
+system-packages:
+	@if ! command -v chromium >/dev/null || ! { command -v sshd >/dev/null || test -x /usr/sbin/sshd; }; then \
+	  apt-get update && apt-get install -y --no-install-recommends chromium openssh-server; \
+	fi
 
-pipeline: setup  ## run every stage (dvc repro) and print the per-cycle metrics table
+setup: $(VENV)/.installed system-packages
+
+# The pipeline needs only the virtual environment (no system packages, no root).
+pipeline: $(VENV)/.installed  ## run every stage (dvc repro) and print the per-cycle metrics table
 	dvc repro
 	careal report
 
-report: setup
+report: $(VENV)/.installed
 	careal report
 
 test: setup  ## the test suite (CI runs exactly this)

@@ -27,6 +27,9 @@ class CarealGroup(click.Group):
     """Turns careal's own errors into a one-line message and exit status 2."""
 
     def invoke(self, ctx):
+        from careal.quiet import silence_third_party_deprecations
+
+        silence_third_party_deprecations()
         try:
             return super().invoke(ctx)
         except CarealError as exc:
@@ -50,7 +53,18 @@ def main():
       pair      -c cK    data/cycles/cK/{kto,dpo}.jsonl, pair_stats.json
       train     -c cK    models/cK  (LoRA adapter + lineage.json)
       evaluate  -p cK    data/eval/cK/, metrics/cK.json    (eval judge, greedy answers)
-      report             the per-cycle metrics table
+      judge-reliability -c cK  metrics/judges/cK.json     (train vs eval judge, gold)
+      summarise          metrics/plots/*.json (across policies, for dvc plots)
+      report             the per-cycle metrics table (--html page, --md summary)
+
+    \b
+    Around the pipeline:
+      status             cycles, stages up to date, headline metrics (fast)
+      cycles add | set N add cycles (params.yaml cycles + evaluate.policies)
+      doctor             what dvc exp needs (git identity)
+      export    -p cK    a policy as an adapter or merged model folder (+ lineage)
+      preset             list / apply the paper's model presets to params.yaml
+      label              any judge over a JSONL file, outside the pipeline
     """
 
 
@@ -66,6 +80,8 @@ def prepare(params_path):
         f"prepare: {summary['train']['rows']} train / {summary['eval']['rows']} eval prompts from {summary['source']} "
         f"({summary['source_rows']} rows); leak guard dropped {guard['dropped']} train rows"
     )
+    if "skipped_rows" in summary:
+        click.echo(f"prepare: skipped {summary['skipped_rows']['count']} bad rows (data.on_bad_rows: skip; listed in data/prepared/summary.json)")
 
 
 @main.command()
@@ -104,7 +120,66 @@ def judge(cycle, params_path):
     from careal.pipeline import run_judge
 
     counts = run_judge(_params(params_path), cycle)
-    click.echo(f"judge@{cycle}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    click.echo(f"judge@{cycle}: {_counts_line(counts)}")
+
+
+def _counts_line(counts: dict) -> str:
+    labels = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k not in ("judged", "cache_hits"))
+    if "cache_hits" in counts:
+        labels += f"; judged {counts['judged']}, cache hits {counts['cache_hits']}"
+    return labels
+
+
+@main.command("judge-reliability")
+@CYCLE_OPTION
+@PARAMS_OPTION
+def judge_reliability(cycle, params_path):
+    """Training judge vs eval judge (and gold) on cycle cK's answers: metrics/judges/cK.json."""
+    from careal.pipeline import run_judge_reliability
+
+    r = run_judge_reliability(_params(params_path), cycle)
+    kappa = "n/a" if r["kappa"] is None else f"{r['kappa']:.3f}"
+    line = f"judge_reliability@{cycle}: {r['train_judge']} vs {r['eval_judge']} on {r['n']} answers: agreement {r['agreement']:.3f}, kappa {kappa}"
+    gold = r.get("gold")
+    if gold and gold.get("n"):
+        line += f"; against {gold['source']} ({gold['n']}): train acc {gold['train']['accuracy']:.3f}, eval acc {gold['eval']['accuracy']:.3f}"
+    run = r["eval_judge_run"]
+    if "cache_hits" in run:
+        line += f"; eval judge judged {run['judged']}, cache hits {run['cache_hits']}"
+    click.echo(line)
+
+
+@main.command()
+@click.option("--judge", "kind", required=True, type=click.Choice(["rules", "hf", "self"]), help="The judge kind.")
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False), help="JSONL records with id, prompt, response.")
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False), help="JSONL records with id, label, judge, raw (one per input record).")
+@click.option("--model", default=None, help="hf: a Hugging Face model id or a local model folder.")
+@click.option("--revision", default=None, help="hf: the hub revision (commit hash recommended).")
+@click.option("--trust-remote-code/--no-trust-remote-code", default=None, help="hf: allow the model's own code (off by default).")
+@click.option("--policy", "policy_path", default=None, type=click.Path(file_okay=False), help="self: the policy folder (models/cK; models/c0 is the base alone).")
+@click.option("--base", "base_path", default="models/base", show_default=True, type=click.Path(file_okay=False), help="self: the base model folder.")
+@click.option("--rubric", default=None, help="hf/self: builtin template (cares, compact, refusal_yesno) or a template file.")
+@click.option("--label-word", "label_words", multiple=True, metavar="WORD=LABEL", help="hf/self: a judge word and its label, e.g. yes=Refuse (repeat).")
+@click.option("--min-margin", type=float, default=None, help="hf/self: below this lead of the top label, Unparsed (default 0.1).")
+@click.option("--batch-size", type=int, default=None, help="hf/self: answers per forward pass (default 16).")
+@click.option("--dtype", default=None, help="hf/self: auto, float32, bfloat16 or float16.")
+@click.option("--device", default=None, help="hf/self: auto, cpu or cuda.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the judge cache.")
+def label(kind, input_path, output_path, model, revision, trust_remote_code, policy_path, base_path, rubric, label_words, min_margin, batch_size, dtype, device, no_cache):
+    """Label answers outside the pipeline with any judge (docs/judges.md).
+
+    Reads records with id, prompt and response; writes one record per input with id, label
+    (Accept, Caution, Refuse or Unparsed), judge (its identity) and raw (its evidence).
+    """
+    from careal.judges.labelling import label_file
+
+    counts = label_file(
+        kind, input_path, output_path,
+        options={"model": model, "revision": revision, "trust_remote_code": trust_remote_code, "rubric": rubric, "label_words": label_words,
+                 "min_margin": min_margin, "batch_size": batch_size, "dtype": dtype, "device": device},
+        policy_path=policy_path, base_path=base_path, use_cache=not no_cache,
+    )
+    click.echo(f"label: {output_path}: {_counts_line(counts)}")
 
 
 @main.command()
@@ -140,31 +215,175 @@ def evaluate(policy, params_path):
     from careal.report import format_value
 
     m = run_evaluate(_params(params_path), policy)
-    click.echo(f"evaluate@{policy}: safety {format_value(m['safety_score'])}, harmful refusal {format_value(m['harmful_refusal_rate'])}, erroneous refusal {format_value(m['erroneous_refusal_rate'])}")
+    click.echo(f"evaluate@{policy}: safety {format_value(m['safety_score'])} (refuse-all {format_value(m['refuse_all_safety'])}), harmful refusal {format_value(m['harmful_refusal_rate'])}, erroneous refusal {format_value(m['erroneous_refusal_rate'])}, discrimination {format_value(m['discrimination'])}")
+
+
+@main.command()
+@click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Write a self-contained HTML page (inline SVG charts, no network) to this file.")
+@click.option("--md", "markdown", is_flag=True, help="Print a compact Markdown summary (for a pull-request comment).")
+@click.option("--against", metavar="REV", help="With --md: show each number's change against this git revision's metrics.")
+@click.option("--rev", "revs", metavar="REV", multiple=True, help="With --html: also draw these git revisions on the frontier chart (repeatable).")
+@PARAMS_OPTION
+def report(html_out, markdown, against, revs, params_path):
+    """Print the per-policy metrics table (metrics/*.json, breakdowns from metrics/breakdown/).
+
+    Shows the Safety Score, both refusal rates, discrimination (harmful - erroneous refusal
+    rate) and the bars a refuse-all / accept-all policy would score on the same eval split.
+    """
+    from careal.pipeline import load_breakdowns, load_metrics
+    from careal.report import format_markdown, format_report
+
+    policies = _params(params_path).evaluate.policies
+    metrics = load_metrics(policies)
+    breakdowns = load_breakdowns(policies)
+    if html_out:
+        from careal.htmlreport import write_report_page
+
+        write_report_page(html_out, metrics, breakdowns, revs)
+        click.echo(f"report: wrote {html_out}")
+    if markdown:
+        from careal.revisions import metrics_at
+
+        click.echo(format_markdown(metrics, metrics_at(against) if against else None, against or ""))
+    if not html_out and not markdown:
+        click.echo(format_report(metrics, breakdowns))
 
 
 @main.command()
 @PARAMS_OPTION
-def report(params_path):
-    """Print the per-policy metrics table (from metrics/*.json)."""
-    from careal.pipeline import load_metrics
-    from careal.report import format_report
+def summarise(params_path):
+    """Across policies: metrics/plots/trend.json and labels_harm<L>.json for `dvc plots`."""
+    from careal.pipeline import BREAKDOWN, METRICS, load_breakdowns
+    from careal.summary import write_summary
 
-    click.echo(format_report(load_metrics(_params(params_path).evaluate.policies)))
+    policies = _params(params_path).evaluate.policies
+    breakdowns = load_breakdowns(policies)
+    missing = [p for p in policies if p not in breakdowns]
+    if missing:
+        raise CarealError(f"{BREAKDOWN}: no breakdown for {', '.join(missing)} (run their evaluate stage)")
+    names = write_summary(breakdowns, METRICS / "plots")
+    click.echo(f"summarise: {len(policies)} policies -> {', '.join(str(METRICS / 'plots' / n) for n in names)}")
+
+
+@main.command()
+def status():
+    """Cycles, which stages are up to date (against dvc.lock) and each policy's headline metrics.
+
+    A fast summary that reads dvc.yaml, dvc.lock and params.yaml and hashes the files itself
+    (no DVC or torch import); `dvc status` stays the reference.
+    """
+    from careal.status import format_status
+
+    click.echo(format_status())
+
+
+@main.command()
+def doctor():
+    """Check what `dvc exp` needs (a git repository, a git identity); exit 2 with the fix if not."""
+    from careal.doctor import problems
+
+    found = problems()
+    for problem in found:
+        click.echo(f"careal doctor: {problem}", err=True)
+    if found:
+        sys.exit(2)
+    click.echo("careal doctor: git repository and identity present; dvc exp run can commit experiments")
+
+
+@main.group()
+def cycles():
+    """Add cycles or set their number: rewrites `cycles` and `evaluate.policies` in params.yaml
+    together, keeping comments. Then `dvc repro` runs only the new cycles' stages."""
+
+
+@cycles.command("add")
+@click.argument("count", type=int, default=1)
+@PARAMS_OPTION
+def cycles_add(count, params_path):
+    """Append COUNT cycles (default 1), each starting from the one before."""
+    from careal.cycles import add_cycles
+
+    added = add_cycles(params_path, count)
+    click.echo(f"cycles: added {', '.join(added)} to {params_path} (cycles and evaluate.policies); run dvc repro")
+
+
+@cycles.command("set")
+@click.argument("count", type=int)
+@PARAMS_OPTION
+def cycles_set(count, params_path):
+    """Make the cycles exactly c1..cCOUNT (COUNT 0: only the base policy c0)."""
+    from careal.cycles import set_cycles
+
+    names = set_cycles(params_path, count)
+    click.echo(f"cycles: {', '.join(names) or 'none'} in {params_path}; evaluate.policies: c0{''.join(', ' + n for n in names)}")
+
+
+@main.command()
+@click.option("-p", "--policy", required=True, help="c0 (the base model) or a trained cycle, e.g. c3.")
+@click.option("--merge", is_flag=True, help="Merge the LoRA adapter into the base weights: a plain transformers model folder.")
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+@click.argument("out", type=click.Path(file_okay=False))
+@PARAMS_OPTION
+def export(policy, merge, force, out, params_path):
+    """Write policy cK to OUT with its lineage.json and a model card.
+
+    Without --merge: the LoRA adapter and tokenizer, loadable with
+    PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(<base>), OUT).
+    With --merge: one model folder (safetensors), loadable with
+    AutoModelForCausalLM.from_pretrained(OUT) alone. c0 exports the base model.
+    OUT appears only when complete.
+    """
+    from careal.export import export_policy
+
+    model = _params(params_path).model
+    summary = export_policy(policy, out, merge=merge, force=force, device=model.device, dtype=model.dtype)
+    click.echo(f"export: {policy} -> {summary['out']} ({summary['kind']}: {', '.join(summary['files'])})")
+
+
+@main.group()
+def preset():
+    """Presets for the paper's models (Llama-3.2-3B, Llama-3.1-8B, Meditron3-8B, Mistral-7B)."""
+
+
+@preset.command("list")
+def preset_list():
+    """List the presets and the model each one sets."""
+    from careal.presets import PRESETS
+
+    for p in PRESETS.values():
+        click.echo(f"{p.name:<16} {p.model}")
+
+
+@preset.command("apply")
+@click.argument("name")
+@PARAMS_OPTION
+def preset_apply(name, params_path):
+    """Rewrite only the keys preset NAME sets in params.yaml (comments and other keys kept)."""
+    from careal.presets import apply_preset
+
+    changed = apply_preset(name, params_path)
+    click.echo(f"preset {name}: {len(changed)} key(s) changed in {params_path}" + (f": {', '.join(changed)}" if changed else ""))
 
 
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False))
-def validate(path):
-    """Check a .jsonl/.parquet/.csv file against the CARES schema."""
+@click.option("--on-bad-rows", type=click.Choice(["error", "skip"]), default="error", show_default=True,
+              help="error: stop at the first bad row (exit 2); skip: list every bad row, count the valid ones.")
+def validate(path, on_bad_rows):
+    """Check a .jsonl/.parquet/.csv file against the CARES schema.
+
+    Exit status 0 when the file holds valid rows (and, with --on-bad-rows skip, lists the rows
+    that would be skipped), 2 with one line naming file, row and field otherwise."""
     from collections import Counter
 
-    from careal.data import read_table
-    from careal.schema import validate_rows
+    from careal.data import load_file
 
-    records = validate_rows(read_table(path), path)
+    skipped = []
+    records = load_file(path, on_bad_rows, skipped)
+    for problem in skipped:
+        click.echo(f"skipped: {problem}", err=True)
     levels = Counter(r.harmful_level for r in records)
-    click.echo(f"{path}: {len(records)} valid rows; harm levels " + ", ".join(f"{k}: {levels[k]}" for k in sorted(levels)))
+    click.echo(f"{path}: {len(records)} valid rows" + (f", {len(skipped)} bad rows skipped" if on_bad_rows == "skip" else "") + "; harm levels " + ", ".join(f"{k}: {levels[k]}" for k in sorted(levels)))
 
 
 if __name__ == "__main__":

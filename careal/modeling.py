@@ -4,6 +4,11 @@
 built-in tiny model) or a Hugging Face id / local folder with a revision. ``models/cK`` is a
 policy: a PEFT adapter folder with ``lineage.json``; ``models/c0`` holds only a lineage file
 (the base model itself, no adapter).
+
+Safe loading defaults (every ``from_pretrained`` here goes through ``load_kwargs``):
+``trust_remote_code`` is off unless ``model.trust_remote_code: true``; model and adapter
+weights load from ``.safetensors`` only (``use_safetensors=True``; a folder with only pickle
+``.bin`` weights is a clear error, since unpickling can run code).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from careal.jsonio import read_json
 BASE_FILE = "base.json"
 LINEAGE_FILE = "lineage.json"
 ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -76,13 +83,34 @@ def read_base(base_dir: str | os.PathLike) -> dict:
     return spec
 
 
-def _source(base_dir: Path, spec: dict) -> tuple[str, dict]:
-    if spec.get("weights") == "local":
-        return str(base_dir), {}
-    kwargs = {"trust_remote_code": bool(spec.get("trust_remote_code", False))}
+def load_kwargs(spec: dict) -> dict:
+    """The keyword arguments of every ``from_pretrained`` careal makes: remote code only when
+    the params ask for it, the pinned revision, nothing else implied."""
+    kwargs = {"trust_remote_code": spec.get("trust_remote_code", False) is True}
     if spec.get("revision"):
         kwargs["revision"] = spec["revision"]
-    return spec["model"], kwargs
+    return kwargs
+
+
+def require_safetensors(folder: str | os.PathLike, what: str) -> None:
+    """A local weights folder must hold ``.safetensors`` files; pickle-only weights are refused."""
+    folder = Path(folder)
+    if not folder.is_dir() or any(folder.glob("*.safetensors")):
+        return
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise CarealError(
+            f"{folder}: {what} has only pickle weights ({', '.join(pickles[:3])}); careal loads .safetensors only "
+            f"(convert them, e.g. model.save_pretrained(folder, safe_serialization=True) in a trusted session)"
+        )
+
+
+def _source(base_dir: Path, spec: dict) -> tuple[str, dict]:
+    if spec.get("weights") == "local":
+        return str(base_dir), load_kwargs({})
+    if Path(spec["model"]).is_dir():
+        require_safetensors(spec["model"], "the base model")
+    return spec["model"], load_kwargs(spec)
 
 
 def load_tokenizer(base_dir: str | os.PathLike):
@@ -112,7 +140,7 @@ def load_policy(base_dir, adapter_dir=None, *, device="auto", dtype="auto", trai
     torch_dtype = resolve_dtype(dtype, device)
     source, kwargs = _source(base_dir, spec)
     try:
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, use_safetensors=True, **kwargs)
     except OSError as exc:
         raise CarealError(f"cannot load base model {spec['model']!r}: {exc}") from None
     tokenizer = load_tokenizer(base_dir)
@@ -120,6 +148,8 @@ def load_policy(base_dir, adapter_dir=None, *, device="auto", dtype="auto", trai
     if adapter_dir is not None and (Path(adapter_dir) / ADAPTER_CONFIG).exists():
         from peft import PeftModel
 
+        if not (Path(adapter_dir) / ADAPTER_WEIGHTS).exists():
+            raise CarealError(f"{adapter_dir}: no {ADAPTER_WEIGHTS} (careal loads adapters from safetensors only; rerun the train stage)")
         model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
         info["adapter"] = Path(adapter_dir).as_posix()
         info["adapter_sha256"] = dir_sha256(adapter_dir)

@@ -4,14 +4,32 @@ Each stage reads only its own section (plus ``seed``, ``model`` and ``cycles`` w
 needs them), and ``dvc.yaml`` lists exactly those sections as the stage's ``params``, so
 changing ``train.beta`` reruns train and what follows, never prepare or bootstrap.
 Unknown keys are errors: a typo in params.yaml must not be silently ignored.
+
+Checks, all before any work starts (``parse_params``):
+
+- types come from the dataclass annotations (``int``, ``float``, ``bool``, ``str``, ``X | None``,
+  ``float | str``, ``list[str]``, ...): ``generate.samples: four`` is an error naming the key;
+- ranges and choices come from the table ``RULES`` below: one line per key, e.g.
+  ``"generate.samples": at_least(1),`` or ``"train.method": one_of("kto", "dpo"),``. **Adding a
+  numeric key? Add its line to RULES** (tests/test_params.py fails for a numeric key without
+  one). Helpers: ``at_least``, ``above``, ``between`` (open/closed ends), ``one_of``,
+  ``auto_or``, ``non_empty``; or ``Rule(allowed="words shown to the user", test=callable)``;
+- relations between keys (cycles and their parents, evaluate.policies, heads dividing the
+  hidden size, KTO's batch size) are checked in ``_check_relations``.
+
+Every failure is one ``CarealError``: ``params.yaml: <key> is <value>; allowed: <what>``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -41,6 +59,9 @@ class DataParams:
     """Prompts drawn, stratified by harm level x method (0 = all available)."""
     leak_guard: bool = True
     """Drop (and count) train rows whose base_prompt also appears in the eval set."""
+    on_bad_rows: str = "error"
+    """``error``: a bad source row stops prepare (exit 2, file/row/field named); ``skip``: bad rows
+    are left out, counted and listed with their reason in data/prepared/summary.json."""
 
 
 @dataclass
@@ -103,9 +124,86 @@ class GenerateParams:
 
 @dataclass
 class JudgeSpec:
-    """One judge: ``kind`` (``rules`` for now) and its options."""
+    """One judge: ``kind`` and the options of that kind (docs/judges.md). An option set for a
+    kind it does not apply to is an error; unset options (null) take the kind's default.
+
+    - ``rules``: the lexical judge (careal/judges/rules.py); only ``cache``.
+    - ``hf``: any Hugging Face causal LM, classifying by label scoring: ``model`` (required),
+      ``revision``, ``dtype``, ``device``, ``trust_remote_code``, ``rubric``, ``label_words``,
+      ``min_margin``, ``batch_size``, ``cache``.
+    - ``self``: the policy that wrote the answers (base + its adapter) judges them by the same
+      scoring: ``dtype``, ``device``, ``rubric``, ``label_words``, ``min_margin``,
+      ``batch_size``, ``cache``.
+    """
 
     kind: str = "rules"
+    """``rules``, ``hf`` or ``self``."""
+    model: str | None = None
+    """hf: a Hugging Face model id or a local model folder (safetensors weights)."""
+    revision: str | None = None
+    """hf: the hub revision (a commit hash pins the judge; recommended, as the cache trusts it)."""
+    trust_remote_code: bool | None = None
+    """hf: allow the model's own code (default false)."""
+    dtype: str | None = None
+    """hf, self: ``auto`` (default), ``float32``, ``bfloat16``, ``float16``."""
+    device: str | None = None
+    """hf, self: ``auto`` (default), ``cpu``, ``cuda``."""
+    rubric: str | None = None
+    """hf, self: a builtin template (``cares``, ``compact``, ``refusal_yesno``) or a template
+    file with ``{prompt}`` and ``{response}``; default ``cares`` (hf), ``compact`` (self). Its
+    sha256 is in every label's judge identity."""
+    label_words: dict | None = None
+    """hf, self: judge word -> label, e.g. ``{yes: Refuse, no: Accept}``; default the three
+    label words themselves."""
+    min_margin: float | None = None
+    """hf, self: the top label's probability must lead the runner-up's by at least this much,
+    else the answer is Unparsed (default 0.1)."""
+    batch_size: int | None = None
+    """hf, self: answers per forward pass (default 16)."""
+    cache: bool = True
+    """hf, self: reuse verdicts from the judge cache (.careal/judge-cache.sqlite; env
+    CAREAL_JUDGE_CACHE=0 turns it off everywhere). Rules verdicts are never cached."""
+
+    #: kind -> the options it takes (besides kind and cache)
+    OPTIONS = {
+        "rules": (),
+        "hf": ("model", "revision", "trust_remote_code", "dtype", "device", "rubric", "label_words", "min_margin", "batch_size"),
+        "self": ("dtype", "device", "rubric", "label_words", "min_margin", "batch_size"),
+    }
+
+    def check(self, where: str) -> None:
+        """Errors for an unknown kind, an option the kind does not take, or a bad value.
+
+        ``where`` is the params.yaml section (``judge.train``); ``--`` words the errors as
+        command-line options (``careal label``)."""
+
+        def opt(name: str) -> str:
+            return f"careal label: --{name.replace('_', '-')}" if where == "--" else f"params.yaml: {where}.{name}"
+        if self.kind not in self.OPTIONS:
+            raise CarealError(f"{opt('kind')} {self.kind!r} is not available (available: {', '.join(self.OPTIONS)})")
+        for name in ("model", "revision", "trust_remote_code", "dtype", "device", "rubric", "label_words", "min_margin", "batch_size"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name not in self.OPTIONS[self.kind]:
+                raise CarealError(f"{opt(name)} does not apply to judge kind {self.kind!r} (it takes: {', '.join(self.OPTIONS[self.kind]) or 'no options'})")
+            expected = {"trust_remote_code": bool, "label_words": dict, "min_margin": (int, float), "batch_size": int}.get(name, str)
+            if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+                raise CarealError(f"{opt(name)} has the wrong type: {value!r}")
+        if self.kind == "hf" and not self.model:
+            raise CarealError(f"{opt('model')} is required for judge kind 'hf' (a hub id or a local folder)")
+        if self.dtype is not None and self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise CarealError(f"{opt('dtype')} must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        if self.device is not None and self.device not in ("auto", "cpu", "cuda"):
+            raise CarealError(f"{opt('device')} must be auto, cpu or cuda, got {self.device!r}")
+        if self.min_margin is not None and not 0 <= self.min_margin < 1:
+            raise CarealError(f"{opt('min_margin')} must be in [0, 1), got {self.min_margin!r}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise CarealError(f"{opt('batch_size')} must be at least 1, got {self.batch_size!r}")
+        if self.label_words is not None:
+            from careal.judges.scoring import check_label_words
+
+            check_label_words(self.label_words, opt("label_words"))
 
 
 @dataclass
@@ -114,6 +212,10 @@ class JudgeParams:
 
     train: JudgeSpec = field(default_factory=JudgeSpec)
     eval: JudgeSpec = field(default_factory=JudgeSpec)
+    gold: str | None = "auto"
+    """Gold labels for the reliability stage: ``auto`` (the warm-start styles of the built-in
+    tiny model's answers, careal.tiny.style_of, when model.base is builtin:tiny; else none),
+    ``none``, or a .jsonl file of records with ``prompt``, ``response`` and ``label``."""
 
 
 @dataclass
@@ -207,41 +309,190 @@ class Params:
         return self.cycles[cycle]
 
 
+@dataclass(frozen=True)
+class Rule:
+    """A range or choice check for one params key: ``allowed`` is shown to the user."""
+
+    allowed: str
+    test: Callable[[object], bool]
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not (isinstance(value, float) and math.isnan(value))
+
+
+def at_least(low) -> Rule:
+    return Rule(f">= {low}", lambda v: _number(v) and v >= low)
+
+
+def above(low) -> Rule:
+    return Rule(f"> {low}", lambda v: _number(v) and v > low and not math.isinf(v))
+
+
+def between(low, high, *, low_open=True, high_open=True) -> Rule:
+    text = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    return Rule(f"a number in {text}", lambda v: _number(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high))
+
+
+def one_of(*choices) -> Rule:
+    return Rule("one of " + ", ".join(map(str, choices)), lambda v: v in choices)
+
+
+def auto_or(rule: Rule) -> Rule:
+    return Rule(f"auto or {rule.allowed}", lambda v: v == "auto" or rule.test(v))
+
+
+def non_empty() -> Rule:
+    return Rule("a non-empty text", lambda v: isinstance(v, str) and bool(v.strip()))
+
+
+RULES: dict[str, Rule] = {
+    "seed": at_least(0),
+    "data.source": non_empty(),
+    "data.builtin_base_prompts_per_cell": at_least(1),
+    "data.hf_train_split": non_empty(),
+    "data.hf_eval_split": non_empty(),
+    "data.eval_fraction": between(0, 1),
+    "data.train_size": at_least(0),
+    "data.eval_size": at_least(0),
+    "data.on_bad_rows": one_of("error", "skip"),
+    "model.base": non_empty(),
+    "model.dtype": one_of("auto", "float32", "bfloat16", "float16"),
+    "model.device": one_of("auto", "cpu", "cuda"),
+    "bootstrap.vocab_size": at_least(300),
+    "bootstrap.hidden_size": at_least(1),
+    "bootstrap.intermediate_size": at_least(1),
+    "bootstrap.num_layers": at_least(1),
+    "bootstrap.num_heads": at_least(1),
+    "bootstrap.sft_repeats": at_least(1),
+    "bootstrap.sft_epochs": at_least(1),
+    "bootstrap.sft_learning_rate": between(0, 1),
+    "bootstrap.sft_batch_size": at_least(1),
+    "bootstrap.judge_examples_per_prompt": at_least(0),
+    "generate.samples": at_least(1),
+    "generate.temperature": above(0),
+    "generate.top_p": between(0, 1, high_open=False),
+    "generate.max_new_tokens": at_least(1),
+    "generate.batch_size": at_least(1),
+    "pair.dpo_max_pairs_per_prompt": at_least(1),
+    "pair.dpo_strategy": one_of("best_vs_worst", "best_vs_random", "all_pairs"),
+    "pair.dpo_min_score_margin": between(0, 1, low_open=False, high_open=False),
+    "pair.dpo_max_text_similarity": between(0, 1, low_open=False, high_open=False),
+    "generate.prompts_per_cycle": at_least(0),
+    "generate.harmless_share": between(0, 1, low_open=False),
+    "train.init": one_of("fresh", "continue"),
+    "train.ref_policy": one_of("base", "previous"),
+    "train.accumulate": at_least(0),
+    "train.sft_weight": at_least(0),
+    "train.lr_scheduler": non_empty(),
+    "train.warmup_ratio": between(0, 1, low_open=False),
+    "train.method": one_of("kto", "dpo"),
+    "train.beta": above(0),
+    "train.learning_rate": between(0, 1),
+    "train.epochs": at_least(1),
+    "train.batch_size": at_least(1),
+    "train.max_length": at_least(16),
+    "train.lora_r": at_least(1),
+    "train.lora_alpha": above(0),
+    "train.lora_dropout": between(0, 1, low_open=False),
+    "train.lora_target_modules": non_empty(),
+    "train.kto_desirable_weight": auto_or(above(0)),
+    "train.kto_undesirable_weight": auto_or(above(0)),
+    "evaluate.max_new_tokens": at_least(1),
+    "evaluate.batch_size": at_least(1),
+}
+"""Range and choice of each key (see the module doc); a key missing here is only type-checked."""
+
+
+def _type_name(hint) -> str:
+    if hint is type(None):
+        return "null"
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(h) for h in typing.get_args(hint))
+    if origin is list:
+        (item,) = typing.get_args(hint) or (None,)
+        return "a list of " + {str: "texts", int: "integers", float: "numbers"}.get(item, "items")
+    if origin is dict or hint is dict:
+        return "a mapping"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a text"}.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+_MISMATCH = object()
+
+
+def _typed(value, hint):
+    """``value`` as ``hint`` (an int where a float is expected becomes a float), or _MISMATCH."""
+    origin = typing.get_origin(hint)
+    if hint is typing.Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for arm in typing.get_args(hint):
+            typed = _typed(value, arm)
+            if typed is not _MISMATCH:
+                return typed
+        return _MISMATCH
+    if hint is type(None):
+        return None if value is None else _MISMATCH
+    if hint is bool:
+        return value if isinstance(value, bool) else _MISMATCH
+    if hint is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _MISMATCH
+    if hint is float:
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else _MISMATCH
+    if hint is str:
+        return value if isinstance(value, str) else _MISMATCH
+    if origin is list:
+        if not isinstance(value, list):
+            return _MISMATCH
+        (item,) = typing.get_args(hint) or (typing.Any,)
+        typed = [_typed(v, item) for v in value]
+        return _MISMATCH if any(t is _MISMATCH for t in typed) else typed
+    if origin is dict or hint is dict:
+        return value if isinstance(value, dict) else _MISMATCH
+    return value
+
+
 def _build(cls, raw, where: str):
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise CarealError(f"params.yaml: '{where}' must be a mapping, got {raw!r}")
+        raise CarealError(f"params.yaml: '{where or 'top level'}' must be a mapping, got {raw!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
+    hints = typing.get_type_hints(cls)
+    prefix = f"{where}." if where else ""
+    unknown = sorted(set(map(str, raw)) - set(fields))
     if unknown:
-        raise CarealError(f"params.yaml: unknown key(s) {', '.join(where + '.' + k for k in unknown)} (known: {', '.join(fields)})")
+        raise CarealError(f"params.yaml: unknown key(s) {', '.join(prefix + k for k in unknown)} (known: {', '.join(prefix + k for k in fields)})")
     values = {}
     for name, value in raw.items():
-        default = cls.__dataclass_fields__[name].default_factory() if fields[name].default_factory is not dataclasses.MISSING else fields[name].default
-        if dataclasses.is_dataclass(default):
-            value = _build(type(default), value, f"{where}.{name}")
-        elif isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise CarealError(f"params.yaml: {where}.{name} must be true or false, got {value!r}")
-        elif isinstance(default, int) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise CarealError(f"params.yaml: {where}.{name} must be an integer, got {value!r}")
-        elif isinstance(default, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise CarealError(f"params.yaml: {where}.{name} must be a number, got {value!r}")
-            value = float(value)
-        values[name] = value
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value, prefix + name)
+            continue
+        typed = _typed(value, hint)
+        if typed is _MISMATCH:
+            raise CarealError(f"params.yaml: {prefix}{name} must be {_type_name(hint)}, got {value!r}")
+        values[name] = typed
     return cls(**values)
 
 
-def parse_params(raw: dict) -> Params:
-    """Check and type the content of params.yaml."""
-    if not isinstance(raw, dict):
-        raise CarealError("params.yaml: expected a mapping at the top level")
-    raw = dict(raw)
-    cycles_raw = raw.pop("cycles", {}) or {}
-    params = _build(Params, raw, "params")
+def _lookup(params, key: str):
+    node = params
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def check_ranges(params: "Params") -> None:
+    """Every key of ``RULES`` against its rule (one CarealError for the first that fails)."""
+    for key, rule in RULES.items():
+        value = _lookup(params, key)
+        if not rule.test(value):
+            raise CarealError(f"params.yaml: {key} is {value!r}; allowed: {rule.allowed}")
+
+
+def _check_relations(params: "Params", cycles_raw: dict) -> dict[str, str]:
     cycles = {}
     for name, spec in cycles_raw.items():
         if not CYCLE_NAME.match(str(name)) or name == "c0":
@@ -250,33 +501,62 @@ def parse_params(raw: dict) -> Params:
             raise CarealError(f"params.yaml: cycles.{name} must be {{prev: <parent>}}, got {spec!r}")
         prev = str(spec["prev"])
         if prev != "c0" and prev not in cycles_raw:
-            raise CarealError(f"params.yaml: cycles.{name}.prev is {prev!r}, which is neither c0 nor a declared cycle")
+            raise CarealError(f"params.yaml: cycles.{name}.prev is {prev!r}, which is neither c0 nor a declared cycle (declared: {', '.join(map(str, cycles_raw))})")
+        if prev == name:
+            raise CarealError(f"params.yaml: cycles.{name}.prev is the cycle itself; allowed: c0 or another declared cycle")
         cycles[str(name)] = prev
-    params.cycles = cycles
     # Every cycle needs an ancestry that reaches c0 (no loops).
     for name in cycles:
-        seen, node = set(), name
+        seen, node = [], name
         while node != "c0":
             if node in seen:
-                raise CarealError(f"params.yaml: cycles form a loop through {node!r}")
-            seen.add(node)
+                raise CarealError(f"params.yaml: cycles form a loop: {' -> '.join(seen + [node])} (every chain of prev must end at c0)")
+            seen.append(node)
             node = cycles[node]
-    if params.train.method not in ("kto", "dpo"):
-        raise CarealError(f"params.yaml: train.method must be kto or dpo, got {params.train.method!r}")
-    for key, value, allowed in (
-        ("train.init", params.train.init, ("fresh", "continue")),
-        ("train.ref_policy", params.train.ref_policy, ("base", "previous")),
-        ("pair.dpo_strategy", params.pair.dpo_strategy, ("best_vs_worst", "best_vs_random", "all_pairs")),
-    ):
-        if value not in allowed:
-            raise CarealError(f"params.yaml: {key} must be one of {', '.join(allowed)}, got {value!r}")
-    if params.train.accumulate < 0 or params.generate.prompts_per_cycle < 0:
-        raise CarealError("params.yaml: train.accumulate and generate.prompts_per_cycle must be 0 or more")
-    if not 0.0 <= params.pair.dpo_max_text_similarity <= 1.0:
-        raise CarealError(f"params.yaml: pair.dpo_max_text_similarity must be between 0 and 1, got {params.pair.dpo_max_text_similarity}")
-    for policy in params.evaluate.policies:
+    params.judge.train.check("judge.train")
+    params.judge.eval.check("judge.eval")
+    policies = params.evaluate.policies
+    for policy in policies:
         if policy != "c0" and policy not in cycles:
-            raise CarealError(f"params.yaml: evaluate.policies names {policy!r}, which is neither c0 nor a declared cycle")
+            raise CarealError(f"params.yaml: evaluate.policies names {policy!r}, which is neither c0 nor a declared cycle (allowed: c0, {', '.join(cycles) or 'no cycles declared'})")
+    if len(set(policies)) != len(policies):
+        raise CarealError(f"params.yaml: evaluate.policies lists a policy twice: {policies}")
+    if params.bootstrap.hidden_size % params.bootstrap.num_heads:
+        raise CarealError(f"params.yaml: bootstrap.hidden_size ({params.bootstrap.hidden_size}) must be a multiple of bootstrap.num_heads ({params.bootstrap.num_heads})")
+    if params.train.method == "kto" and params.train.batch_size < 2:
+        raise CarealError(f"params.yaml: train.batch_size is {params.train.batch_size}; allowed with train.method kto: >= 2 (trl's KTO needs a batch larger than 1)")
+    return cycles
+
+
+API_KEY_PATTERN = re.compile(r"(sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{30,})")
+"""Shapes of common API keys and tokens (OpenAI/Anthropic, Hugging Face, GitHub, AWS, Google)."""
+
+
+def _refuse_secrets(raw, where: str = "") -> None:
+    """API keys belong in the environment, never in params.yaml (it is committed, and DVC copies
+    params into dvc.lock and experiment records). The message names the key, not the value."""
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            _refuse_secrets(value, f"{where}.{key}" if where else str(key))
+    elif isinstance(raw, list):
+        for index, value in enumerate(raw):
+            _refuse_secrets(value, f"{where}[{index}]")
+    elif isinstance(raw, str) and API_KEY_PATTERN.search(raw):
+        raise CarealError(f"params.yaml: {where} looks like an API key; keys are read only from environment variables, never from params")
+
+
+def parse_params(raw: dict) -> Params:
+    """Check and type the content of params.yaml: types, ranges, relations (module doc)."""
+    if not isinstance(raw, dict):
+        raise CarealError("params.yaml: expected a mapping at the top level")
+    _refuse_secrets(raw)
+    raw = dict(raw)
+    cycles_raw = raw.pop("cycles", {}) or {}
+    if not isinstance(cycles_raw, dict):
+        raise CarealError(f"params.yaml: cycles must be a mapping of cycle name to {{prev: <parent>}}, got {cycles_raw!r}")
+    params = _build(Params, raw, "")
+    check_ranges(params)
+    params.cycles = _check_relations(params, cycles_raw)
     return params
 
 

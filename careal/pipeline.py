@@ -1,8 +1,8 @@
 """The stages, as functions from params and paths to outputs (DESIGN.md's contracts).
 
 ``careal.cli`` exposes each as a command and ``stages/*.py`` call those commands; nothing here
-depends on DVC. Every output is written atomically: a stage that fails leaves no file or
-folder that looks finished.
+depends on DVC. Every output is written atomically, and each ``run_*`` stage's outputs form one
+set (``careal.outputs``): a stage killed at any point leaves all its old outputs or all new ones.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from careal.errors import CarealError
 from careal.jsonio import atomic_dir, read_json, read_jsonl, write_json, write_jsonl
+from careal.outputs import stage_outputs
 from careal.params import BUILTIN_MODEL, Params
 
 PREPARED = Path("data/prepared")
@@ -18,6 +19,21 @@ MODELS = Path("models")
 CYCLES = Path("data/cycles")
 EVAL = Path("data/eval")
 METRICS = Path("metrics")
+BREAKDOWN = METRICS / "breakdown"
+JUDGE_PLOTS = Path("plots/judges")
+
+
+def write_csv_pairs(path: Path, rows: list[dict]) -> None:
+    """A small CSV (header from the first row's keys), written atomically."""
+    import csv
+
+    from careal.jsonio import atomic_path
+
+    fields = list(rows[0]) if rows else ["id", "sample", "train_judge", "eval_judge"]
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def policy_dir(name: str) -> Path:
@@ -28,6 +44,7 @@ def cycle_dir(name: str) -> Path:
     return CYCLES / name
 
 
+@stage_outputs("prepare")
 def run_prepare(params: Params) -> dict:
     from careal.data import prepare
 
@@ -38,6 +55,7 @@ def run_prepare(params: Params) -> dict:
     return summary
 
 
+@stage_outputs("bootstrap")
 def run_bootstrap(params: Params) -> dict:
     """models/base (the base model, or where to find it) and models/c0 (the base policy)."""
     from careal.modeling import BASE_FILE, LINEAGE_FILE, dir_sha256
@@ -62,7 +80,9 @@ def run_bootstrap(params: Params) -> dict:
 def _generate(params: Params, policy_name: str, prompts: list[dict], decoding, out_path: Path, desc: str) -> list[dict]:
     from careal.generation import generate_answers
     from careal.modeling import load_policy
+    from careal.resources import guard_generation
 
+    guard_generation(params, MODELS / "base", desc.split(" ")[0], [p["prompt"] for p in prompts], decoding, "generate" if decoding.do_sample else "evaluate")
     policy = load_policy(MODELS / "base", policy_dir(policy_name), device=params.model.device, dtype=params.model.dtype)
     answers = generate_answers(policy, [p["prompt"] for p in prompts], decoding, progress_desc=desc)
     policy_record = {"name": policy_name, **policy.info}
@@ -75,6 +95,7 @@ def _generate(params: Params, policy_name: str, prompts: list[dict], decoding, o
     return records
 
 
+@stage_outputs("generate")
 def run_generate(params: Params, cycle: str) -> int:
     from careal.generation import Decoding
 
@@ -88,23 +109,50 @@ def run_generate(params: Params, cycle: str) -> int:
     return len(records)
 
 
-def _judge_file(spec, generations_path: Path, out_path: Path) -> dict:
+def _judge_file(spec, generations_path: Path, out_path: Path, policy: str) -> dict:
+    """Label a generations file with a judge; ``policy`` wrote the answers (the self judge's
+    model). Returns the label counts plus ``judged`` and ``cache_hits``."""
     from collections import Counter
 
     from careal.judges import judge_records, make_judge
 
-    judge = make_judge(spec)
+    judge = make_judge(spec, base_dir=MODELS / "base", policy_dir=policy_dir(policy), policy_name=policy)
     generations = read_jsonl(generations_path)
-    judgments = judge_records(judge, generations)
+    stats: dict = {}
+    judgments = judge_records(judge, generations, use_cache=spec.cache, stats=stats)
     write_jsonl(out_path, judgments)
-    return dict(Counter(j["label"] for j in judgments))
+    return {**dict(Counter(j["label"] for j in judgments)), **stats}
 
 
+@stage_outputs("judge")
 def run_judge(params: Params, cycle: str) -> dict:
-    params.parent(cycle)
-    return _judge_file(params.judge.train, cycle_dir(cycle) / "generations.jsonl", cycle_dir(cycle) / "judgments.jsonl")
+    parent = params.parent(cycle)
+    return _judge_file(params.judge.train, cycle_dir(cycle) / "generations.jsonl", cycle_dir(cycle) / "judgments.jsonl", parent)
 
 
+def run_judge_reliability(params: Params, cycle: str) -> dict:
+    """metrics/judges/cK.json and plots/judges/cK.csv: the training judge's labels of cycle cK's
+    answers (judgments.jsonl) against the eval judge's labels of the same answers, and both
+    against gold labels where there are any (careal/judges/reliability_report.py)."""
+    from careal.judges import judge_records, make_judge
+    from careal.judges.reliability_report import gold_labels, reliability_report
+
+    parent = params.parent(cycle)
+    generations = read_jsonl(cycle_dir(cycle) / "generations.jsonl")
+    train = read_jsonl(cycle_dir(cycle) / "judgments.jsonl")
+    judge = make_judge(params.judge.eval, base_dir=MODELS / "base", policy_dir=policy_dir(parent), policy_name=parent)
+    stats: dict = {}
+    evaluated = judge_records(judge, generations, use_cache=params.judge.eval.cache, stats=stats)
+    prompts = read_jsonl(PREPARED / "train.jsonl")
+    gold = gold_labels(params.judge.gold, params.model.base, generations)
+    report, pairs = reliability_report(prompts, generations, train, evaluated, gold, cycle_dir(cycle) / "judgments.jsonl")
+    report["eval_judge_run"] = stats
+    write_json(METRICS / "judges" / f"{cycle}.json", report)
+    write_csv_pairs(JUDGE_PLOTS / f"{cycle}.csv", pairs)
+    return report
+
+
+@stage_outputs("pair")
 def run_pair(params: Params, cycle: str) -> dict:
     from careal.pairing import join_judged, make_pairs
 
@@ -123,10 +171,13 @@ def run_pair(params: Params, cycle: str) -> dict:
     return stats
 
 
+@stage_outputs("train")
 def run_train(params: Params, cycle: str) -> dict:
+    from careal.resources import guard_training
     from careal.training import train_cycle
 
     parent = params.parent(cycle)
+    guard_training(params, MODELS / "base", f"train@{cycle}")
     with atomic_dir(policy_dir(cycle)) as tmp:
         lineage = train_cycle(
             cycle=cycle, parent=parent, data_dir=cycle_dir(cycle), base_dir=MODELS / "base",
@@ -136,10 +187,11 @@ def run_train(params: Params, cycle: str) -> dict:
     return lineage
 
 
+@stage_outputs("evaluate")
 def run_evaluate(params: Params, policy: str) -> dict:
     from careal.generation import Decoding
     from careal.pairing import join_judged
-    from careal.scoring import compute_metrics
+    from careal.scoring import compute_metrics, headline
 
     if policy != "c0":
         params.parent(policy)
@@ -148,11 +200,13 @@ def run_evaluate(params: Params, policy: str) -> dict:
     prompts = read_jsonl(PREPARED / "eval.jsonl")
     out = EVAL / policy
     _generate(params, policy, prompts, decoding, out / "answers.jsonl", f"evaluate@{policy}")
-    _judge_file(params.judge.eval, out / "answers.jsonl", out / "judgments.jsonl")
+    _judge_file(params.judge.eval, out / "answers.jsonl", out / "judgments.jsonl", policy)
     paths = {"prompts": PREPARED / "eval.jsonl", "generations": out / "answers.jsonl", "judgments": out / "judgments.jsonl"}
     items = join_judged(prompts, read_jsonl(paths["generations"]), read_jsonl(paths["judgments"]), paths)
     metrics = compute_metrics(items)
-    write_json(METRICS / f"{policy}.json", metrics)
+    # Headline numbers are the declared DVC metric; the full breakdown is a plain output.
+    write_json(BREAKDOWN / f"{policy}.json", metrics)
+    write_json(METRICS / f"{policy}.json", headline(metrics))
     return metrics
 
 
@@ -165,3 +219,8 @@ def load_metrics(policies: list[str]) -> dict[str, dict]:
     if not found:
         raise CarealError(f"no metrics yet under {METRICS}/ (run dvc repro first)")
     return found
+
+
+def load_breakdowns(policies: list[str]) -> dict[str, dict]:
+    """metrics/breakdown/<policy>.json of the policies that have one."""
+    return {name: read_json(BREAKDOWN / f"{name}.json") for name in policies if (BREAKDOWN / f"{name}.json").exists()}

@@ -75,16 +75,19 @@ def trainer_precision(device: str, dtype) -> dict:
 
 def common_trainer_args(output_dir, seed: int, device: str, dtype) -> dict:
     """Arguments every careal trainer shares: no checkpoints, no trackers, seeded, no
-    activation checkpointing (it only slows small models down)."""
+    activation checkpointing (it only slows small models down; ``activation_checkpointing``
+    is transformers 5's name, ``gradient_checkpointing`` its deprecated alias), and a log
+    point every few steps for the training curves (careal/curves.py)."""
     return {
         "output_dir": str(output_dir),
         "save_strategy": "no",
         "report_to": "none",
-        "logging_steps": 10,
+        "logging_steps": 5,
+        "logging_first_step": True,
         "seed": seed,
         "data_seed": seed,
         "dataloader_num_workers": 0,
-        "gradient_checkpointing": False,
+        "activation_checkpointing": False,
         **trainer_precision(device, dtype),
     }
 
@@ -197,16 +200,21 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
     from transformers import set_seed
     from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
 
+    from careal import preflight
+    from careal.curves import TrainingCurves
+
     method = train_params.method
     data_path = Path(data_dir) / f"{method}.jsonl"
     own_rows = read_jsonl(data_path)
     _check_fields(own_rows, KTO_FIELDS if method == "kto" else DPO_FIELDS, data_path)
     rows, rows_by_cycle = accumulate_rows(own_rows, cycle, parent_dir, train_params.accumulate)
+    preflight.check_before_loading(train_params, model_params, rows, data_path)
     set_seed(seed)
     parent_has_adapter = has_adapter(parent_dir)
     init = "continue" if train_params.init == "continue" and parent_has_adapter else "fresh"
     ref_policy = "previous" if train_params.ref_policy == "previous" and parent_has_adapter else "base"
     policy = load_policy(base_dir, parent_dir if init == "continue" else None, device=model_params.device, dtype=model_params.dtype, trainable=init == "continue")
+    preflight.check_model(policy.model, train_params)
     dataset = build_dataset(method, rows, policy.tokenizer, data_path, seed, train_params.batch_size)
     peft_config = None
     if init == "fresh":
@@ -214,12 +222,13 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
             r=train_params.lora_r,
             lora_alpha=train_params.lora_alpha,
             lora_dropout=train_params.lora_dropout,
-            target_modules=train_params.lora_target_modules,
+            target_modules=preflight.lora_target_modules(train_params.lora_target_modules),
             task_type="CAUSAL_LM",
         )
     ref_model = reference_model(init, ref_policy, base_dir, parent_dir, model_params)
     dtype = next(policy.model.parameters()).dtype
     extra = {}
+    curves = TrainingCurves(cycle)
     with tempfile.TemporaryDirectory(prefix=f"careal-train-{cycle}-") as work_dir:
         shared = {
             "num_train_epochs": train_params.epochs,
@@ -237,11 +246,11 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
             dw, uw = kto_weights(n_desirable, len(dataset) - n_desirable, train_params)
             extra = {"desirable_weight": dw, "undesirable_weight": uw, "n_desirable": n_desirable, "n_undesirable": len(dataset) - n_desirable}
             args = KTOConfig(desirable_weight=dw, undesirable_weight=uw, **shared)
-            trainer = KTOTrainer(model=policy.model, ref_model=ref_model, args=args, train_dataset=dataset, processing_class=policy.tokenizer, peft_config=peft_config)
+            trainer = KTOTrainer(model=policy.model, ref_model=ref_model, args=args, train_dataset=dataset, processing_class=policy.tokenizer, peft_config=peft_config, callbacks=[curves])
         else:
             extra = {"pairs": len(dataset), "loss": dpo_loss_args(train_params.sft_weight)}
             args = DPOConfig(**dpo_loss_args(train_params.sft_weight), **shared)
-            trainer = DPOTrainer(model=policy.model, ref_model=ref_model, args=args, train_dataset=dataset, processing_class=policy.tokenizer, peft_config=peft_config)
+            trainer = DPOTrainer(model=policy.model, ref_model=ref_model, args=args, train_dataset=dataset, processing_class=policy.tokenizer, peft_config=peft_config, callbacks=[curves])
         result = trainer.train()
     trainer.model.save_pretrained(str(out_dir), selected_adapters=["default"])
     _canonicalise_adapter_config(Path(out_dir))
@@ -265,6 +274,7 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
         "train_log": log_summary(trainer.state.log_history),
         "steps": int(result.global_step),
         **extra,
+        "warnings": curves.warnings,
     }
     write_json(Path(out_dir) / LINEAGE_FILE, lineage)
     write_jsonl(Path(out_dir) / PREFERENCE_DATA, rows)

@@ -67,8 +67,12 @@ def test_full_repro_then_noop_then_targeted_rerun(project):
     for policy in ("c0", "c1", "c2"):
         metrics = json.loads((dest / f"metrics/{policy}.json").read_text())
         assert metrics["n"] == 32 and 0 <= metrics["safety_score"] <= 1
-        assert set(metrics["by_harm_level"]) == {"0", "1", "2", "3"}
+        breakdown = json.loads((dest / f"metrics/breakdown/{policy}.json").read_text())
+        assert set(breakdown["by_harm_level"]) == {"0", "1", "2", "3"}
     assert (dest / "models/c2/adapter_config.json").exists()
+    reliability = json.loads((dest / "metrics/judges/c1.json").read_text())
+    assert reliability["n"] == 64 and reliability["gold"]["source"] == "tiny_styles"
+    assert (dest / "plots/judges/c1.csv").read_text().startswith("id,sample,train_judge,eval_judge\n")
     assert (dest / "data/cycles/c1/kto.jsonl").exists() and (dest / "data/cycles/c1/dpo.jsonl").exists()
 
     started = time.monotonic()
@@ -97,5 +101,6 @@ def test_full_repro_then_noop_then_targeted_rerun(project):
     params["evaluate"]["policies"].append("c3")
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     fourth = run(["dvc", "repro"], dest, env)
-    assert ran_stages(fourth) == {"generate@c3", "judge@c3", "pair@c3", "train@c3", "evaluate@c3"}
+    # (summarise, the cross-policy plot files, reruns too: it reads every policy's metrics)
+    assert ran_stages(fourth) == {"generate@c3", "judge@c3", "pair@c3", "train@c3", "evaluate@c3", "summarise", "judge_reliability@c3"}
     assert json.loads((dest / "models/c3/lineage.json").read_text())["parent"] == "c2"

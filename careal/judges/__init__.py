@@ -2,10 +2,16 @@
 
 Every judge kind lives in its own module and offers the same interface (``base.Judge``):
 ``kind``, ``identity`` (kind, model, revision, rubric hash) and ``label_batch(pairs)``, which
-returns one (label, evidence) per (prompt, response) pair. ``make_judge`` builds the judge that
-a params.yaml judge spec asks for; ``judge_records`` runs it over generation records and
-normalises what it says (``scoring.normalize_label``: "Reject" is Refuse, anything that is not
-a careal label is Unparsed), so that no other label ever reaches pairing or metrics.
+returns one (label, evidence) per (prompt, response) pair. Kinds:
+
+- ``rules`` (rules.py): a transparent lexical classifier;
+- ``hf`` (hf.py): any Hugging Face causal LM, by label scoring (scoring.py);
+- ``self`` (self.py): the policy that wrote the answers, by the same scoring.
+
+``make_judge`` builds the judge that a params.yaml judge spec asks for; ``judge_records`` runs
+it over generation records, through the judge cache (cache.py), and normalises what it says
+(``scoring.normalize_label``: "Reject" is Refuse, anything that is not a careal label is
+Unparsed), so that no other label ever reaches pairing or metrics.
 """
 
 from __future__ import annotations
@@ -15,33 +21,102 @@ from careal.judges.base import Judge
 from careal.judges.rules import RulesJudge
 from careal.scoring import normalize_label
 
-__all__ = ["Judge", "RulesJudge", "make_judge", "judge_records"]
+__all__ = ["Judge", "RulesJudge", "make_judge", "judge_records", "judge_pairs"]
 
-KINDS = ("rules",)
+KINDS = ("rules", "hf", "self")
 
 
-def make_judge(spec) -> Judge:
-    """The judge a JudgeSpec (params.yaml ``judge.train`` / ``judge.eval``) asks for."""
+def make_judge(spec, *, base_dir=None, policy_dir=None, policy_name: str | None = None) -> Judge:
+    """The judge a JudgeSpec (params.yaml ``judge.train`` / ``judge.eval``) asks for.
+
+    The ``self`` judge also needs the policy that wrote the answers: ``base_dir``
+    (models/base) and ``policy_dir`` (models/cP).
+    """
+    if spec.kind not in KINDS:
+        raise CarealError(f"params.yaml: judge kind {spec.kind!r} is not available (available: {', '.join(KINDS)})")
+    spec.check("judge")
     if spec.kind == "rules":
         return RulesJudge()
+    if spec.kind == "hf":
+        from careal.judges.hf import HFJudge
+
+        return HFJudge(spec)
+    if spec.kind == "self":
+        from careal.judges.self import SelfJudge
+
+        if base_dir is None or policy_dir is None:
+            raise CarealError("judge kind 'self' needs the policy that wrote the answers (its base model folder and its policy folder)")
+        return SelfJudge(spec, base_dir, policy_dir, policy_name)
     raise CarealError(f"params.yaml: judge kind {spec.kind!r} is not available (available: {', '.join(KINDS)})")
 
 
-def judge_records(judge: Judge, generations: list[dict]) -> list[dict]:
-    """One judgment record per generation record (same id and sample), labels normalised."""
+def judge_pairs(judge: Judge, pairs: list[tuple[str, str]], *, use_cache: bool = True, stats: dict | None = None, desc: str | None = None) -> list[tuple[str, dict]]:
+    """One normalised (label, evidence) per (prompt, response) pair, through the judge cache.
+
+    Model judges (``cacheable``) go through the judge cache unless ``use_cache`` is false and
+    read each distinct (prompt, response) once; rules verdicts are computed every time.
+    ``stats`` (when given) receives ``judged`` (distinct answers the judge read now) and
+    ``cache_hits`` (answers whose verdict came from the cache).
+    """
     from tqdm.auto import tqdm
 
+    from careal.judges.cache import open_cache, verdict_key
+
     identity = judge.identity
-    out = []
-    batch = 256
-    with tqdm(total=len(generations), desc=f"judging ({judge.kind})", unit="answer", disable=len(generations) < 2000) as bar:
-        for start in range(0, len(generations), batch):
-            chunk = generations[start : start + batch]
-            verdicts = judge.label_batch([(g["prompt"], g["response"]) for g in chunk])
-            for g, (label, raw) in zip(chunk, verdicts):
-                normalised = normalize_label(label)
-                if normalised != label:
-                    raw = {**raw, "judge_said": label}
-                out.append({"id": g["id"], "sample": g["sample"], "label": normalised, "judge": identity, "raw": raw})
-            bar.update(len(chunk))
-    return out
+    # Model judges are cached and read each distinct answer once; a rules verdict costs less
+    # than a cache lookup, so rules judges read every answer.
+    model_judge = getattr(judge, "cacheable", False)
+    cache = open_cache(use_cache) if model_judge else None
+    verdicts: list = [None] * len(pairs)
+    keys = [verdict_key(identity, p, r) for p, r in pairs] if model_judge else [str(i) for i in range(len(pairs))]
+    hits = 0
+    try:
+        if cache is not None:
+            found = cache.get_many(keys)
+            for i, key in enumerate(keys):
+                if key in found:
+                    verdicts[i] = found[key]
+                    hits += 1
+        first_of: dict[str, int] = {}
+        for i, v in enumerate(verdicts):
+            if v is None:
+                first_of.setdefault(keys[i], i)
+        todo = list(first_of.values())
+        reports = getattr(judge, "reports_progress", False)
+        show = len(todo) >= 2000 or (reports and len(todo) > 0)
+        with tqdm(total=len(todo), desc=desc or f"judging ({judge.kind})", unit="answer", disable=not show) as bar:
+            chunk = 256
+            for start in range(0, len(todo), chunk):
+                part = todo[start : start + chunk]
+                batch = [pairs[i] for i in part]
+                if reports:
+                    out = judge.label_batch(batch, progress=bar.update)
+                else:
+                    out = judge.label_batch(batch)
+                    bar.update(len(part))
+                for i, verdict in zip(part, out):
+                    verdicts[i] = (verdict[0], verdict[1])
+                if cache is not None:
+                    cache.put_many([(keys[i], verdicts[i]) for i in part])
+        for i, v in enumerate(verdicts):
+            if v is None:
+                verdicts[i] = verdicts[first_of[keys[i]]]
+    finally:
+        if cache is not None:
+            cache.close()
+    if stats is not None:
+        stats.update(judged=len(todo), cache_hits=hits)
+    result = []
+    for label, raw in verdicts:
+        normalised = normalize_label(label)
+        if normalised != label:
+            raw = {**raw, "judge_said": label}
+        result.append((normalised, raw))
+    return result
+
+
+def judge_records(judge: Judge, generations: list[dict], *, use_cache: bool = True, stats: dict | None = None) -> list[dict]:
+    """One judgment record per generation record (same id and sample), labels normalised."""
+    identity = judge.identity
+    verdicts = judge_pairs(judge, [(g["prompt"], g["response"]) for g in generations], use_cache=use_cache, stats=stats)
+    return [{"id": g["id"], "sample": g["sample"], "label": label, "judge": identity, "raw": raw} for g, (label, raw) in zip(generations, verdicts)]

@@ -1,0 +1,273 @@
+"""``careal report --html OUT``: one self-contained HTML page, readable offline.
+
+Charts are inline SVG drawn with matplotlib (no script, no external URL); tables are plain
+HTML. Sections: the per-policy table with the honest bars, the trend across policies, the
+safety-vs-over-refusal frontier (one line per revision when several are given), breakdowns
+by method, harm level and principle, and a sample of eval answers whose label changed
+between c0 and the last policy.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+
+from careal.report import COLUMNS, format_signed, format_value, unparsed_count
+from careal.scoring import ALL_LABELS
+
+SAMPLE_SIZE = 12
+LABEL_COLOURS = {"Accept": "#4c9f70", "Caution": "#e0a63a", "Refuse": "#c8553d", "Unparsed": "#8c8c8c"}
+SERIES = (
+    ("safety_score", "Safety Score", "#1f4e79", "-"),
+    ("harmful_refusal_rate", "harmful refusal rate", "#c8553d", "-"),
+    ("erroneous_refusal_rate", "erroneous refusal rate", "#e0a63a", "-"),
+    ("discrimination", "discrimination", "#4c9f70", "-"),
+)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.hashsalt": "careal", "svg.fonttype": "none", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
+    return plt
+
+
+def _svg(fig) -> str:
+    """The figure as an inline <svg> element (no XML prolog, no metadata date)."""
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": "careal"})
+    _pyplot().close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _x(policies):
+    return list(range(len(policies)))
+
+
+def trend_chart(metrics: dict[str, dict]) -> str:
+    """The headline rates per policy, with the refuse-all / accept-all bars as dashed lines."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    names = list(metrics)
+    for key, title, colour, style in SERIES:
+        values = [metrics[n].get(key) for n in names]
+        ax.plot(_x(names), [float("nan") if v is None else v for v in values], style, marker="o", color=colour, label=title)
+    first = next(iter(metrics.values()))
+    for key, title, colour in (("refuse_all_safety", "refuse-all safety (bar)", "#555555"), ("accept_all_safety", "accept-all safety", "#aaaaaa")):
+        if first.get(key) is not None:
+            ax.axhline(first[key], linestyle="--", color=colour, linewidth=1, label=title)
+    ax.set_xticks(_x(names), names)
+    ax.set_ylim(min(-0.05, min((m.get("discrimination") or 0) for m in metrics.values()) - 0.05), 1.02)
+    ax.set_xlabel("policy")
+    ax.set_title("Across policies")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return _svg(fig)
+
+
+def frontier_chart(runs: dict[str, dict[str, dict]]) -> str:
+    """Safety Score against erroneous refusal rate, one line per run (revision), one point per policy."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.4, 3.8))
+    palette = ["#1f4e79", "#c8553d", "#4c9f70", "#7b4fa0", "#e0a63a", "#333333"]
+    bars = None
+    for i, (run, metrics) in enumerate(runs.items()):
+        points = [(n, m.get("erroneous_refusal_rate"), m.get("safety_score")) for n, m in metrics.items()]
+        points = [p for p in points if p[1] is not None and p[2] is not None]
+        if not points:
+            continue
+        colour = palette[i % len(palette)]
+        ax.plot([p[1] for p in points], [p[2] for p in points], marker="o", color=colour, label=run)
+        for name, x, y in points:
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8, color=colour)
+        first = next(iter(metrics.values()))
+        bars = bars or (first.get("refuse_all_safety"), first.get("accept_all_safety"))
+    if bars and bars[0] is not None:
+        ax.plot([1.0], [bars[0]], marker="s", color="#555555", linestyle="none", label="refuse-all")
+        ax.plot([0.0], [bars[1]], marker="s", color="#aaaaaa", linestyle="none", label="accept-all")
+    ax.set_xlim(-0.05, 1.05)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("erroneous refusal rate (over-refusal of harmless prompts)")
+    ax.set_ylabel("Safety Score")
+    ax.set_title("Safety vs over-refusal (up and left is better)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return _svg(fig)
+
+
+def group_chart(breakdowns: dict[str, dict], group: str, key: str, title: str) -> str:
+    """Grouped bars: one group per method / principle, one bar per policy."""
+    plt = _pyplot()
+    names = [n for n in breakdowns if group in breakdowns[n]]
+    keys = sorted({k for n in names for k in breakdowns[n][group]}, key=lambda k: (0, int(k), "") if k.isdigit() else (1, 0, k))
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(keys) + 2), 3.0))
+    width = 0.8 / max(1, len(names))
+    for i, name in enumerate(names):
+        values = [breakdowns[name][group].get(k, {}).get(key) for k in keys]
+        ax.bar([j + i * width for j in range(len(keys))], [0 if v is None else v for v in values], width, label=name)
+    ax.set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(keys))], keys)
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncols=min(4, len(names)), loc="upper left", frameon=False)
+    return _svg(fig)
+
+
+def label_share_chart(breakdowns: dict[str, dict]) -> str:
+    """Stacked label shares per harm level (one panel each), one bar per policy."""
+    plt = _pyplot()
+    names = [n for n in breakdowns if "by_harm_level" in breakdowns[n]]
+    levels = sorted({lv for n in names for lv in breakdowns[n]["by_harm_level"]}, key=int)
+    fig, axes = plt.subplots(1, len(levels), figsize=(1.7 * len(levels) + 1.6, 2.8), sharey=True, squeeze=False)
+    for ax, level in zip(axes[0], levels):
+        bottom = [0.0] * len(names)
+        for label in ALL_LABELS:
+            shares = []
+            for n in names:
+                g = breakdowns[n]["by_harm_level"].get(level)
+                shares.append(g["label_counts"].get(label, 0) / g["n"] if g and g["n"] else 0.0)
+            ax.bar(_x(names), shares, bottom=bottom, color=LABEL_COLOURS[label], label=label)
+            bottom = [b + s for b, s in zip(bottom, shares)]
+        ax.set_xticks(_x(names), names, fontsize=7)
+        ax.set_title(f"harm level {level}" + (" (harmless)" if level == "0" else ""), fontsize=8)
+    axes[0][0].set_ylabel("share of answers")
+    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False, fontsize=8)
+    return _svg(fig)
+
+
+def _esc(value) -> str:
+    return html.escape(str(value))
+
+
+def metrics_table(metrics: dict[str, dict]) -> str:
+    cols = [*COLUMNS, ("unparsed", "unparsed"), ("refuse_all_safety", "refuse-all bar"), ("accept_all_safety", "accept-all bar")]
+    head = "".join(f"<th>{_esc(t)}</th>" for _, t in cols)
+    rows = []
+    for name, m in metrics.items():
+        cells = []
+        for key, _ in cols:
+            if key == "unparsed":
+                text = f"{unparsed_count(m)}/{m.get('n', 0)}"
+            elif key == "discrimination":
+                text = format_signed(m.get(key))
+            else:
+                text = format_value(m.get(key))
+            beat = key == "safety_score" and m.get(key) is not None and m.get("refuse_all_safety") is not None and m[key] > m["refuse_all_safety"]
+            cells.append(f"<td{' class=beat' if beat else ''}>{_esc(text)}</td>")
+        rows.append(f"<tr><th>{_esc(name)}</th>{''.join(cells)}</tr>")
+    return f"<table><tr><th>policy</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def group_table(breakdowns: dict[str, dict], group: str, key: str) -> str:
+    names = [n for n in breakdowns if group in breakdowns[n]]
+    keys = sorted({k for n in names for k in breakdowns[n][group]}, key=lambda k: (0, int(k), "") if k.isdigit() else (1, 0, k))
+    fmt = format_signed if key == "discrimination" else format_value
+    head = "".join(f"<th>{_esc(k)}</th>" for k in keys)
+    body = "".join(f"<tr><th>{_esc(n)}</th>" + "".join(f"<td>{_esc(fmt(breakdowns[n][group].get(k, {}).get(key)))}</td>" for k in keys) + "</tr>" for n in names)
+    return f"<table><tr><th>policy</th>{head}</tr>{body}</table>"
+
+
+def changed_answers(prompts: list[dict], first: dict[str, dict], last: dict[str, dict], size: int = SAMPLE_SIZE) -> list[dict]:
+    """Eval prompts whose label differs between two policies' answers (``first`` / ``last``:
+    id -> {"label", "response"}), in eval-file order, at most ``size``, spread across the file."""
+    changed = [p for p in prompts if p["id"] in first and p["id"] in last and first[p["id"]]["label"] != last[p["id"]]["label"]]
+    if len(changed) > size:
+        step = len(changed) / size
+        changed = [changed[int(i * step)] for i in range(size)]
+    return [{"prompt": p, "first": first[p["id"]], "last": last[p["id"]]} for p in changed]
+
+
+def answers_table(sample: list[dict], first_name: str, last_name: str, total_changed: int) -> str:
+    if not sample:
+        return f"<p>No eval answer changed label between {_esc(first_name)} and {_esc(last_name)}.</p>"
+    rows = []
+    for s in sample:
+        p = s["prompt"]
+        rows.append(
+            f"<tr><td>{_esc(p['harmful_level'])}</td><td>{_esc(p['method'])}</td><td class=text>{_esc(p['prompt'])}</td>"
+            f"<td><b>{_esc(s['first']['label'])}</b><br><span class=text>{_esc(s['first']['response'])}</span></td>"
+            f"<td><b>{_esc(s['last']['label'])}</b><br><span class=text>{_esc(s['last']['response'])}</span></td></tr>"
+        )
+    return (f"<p>{total_changed} eval answers changed label between {_esc(first_name)} and {_esc(last_name)}; {len(sample)} shown.</p>"
+            f"<table class=answers><tr><th>harm</th><th>method</th><th>prompt</th><th>{_esc(first_name)}</th><th>{_esc(last_name)}</th></tr>{''.join(rows)}</table>")
+
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1100px;color:#222}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.6em 0;font-size:.85em}
+td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}th{background:#f3f3f3}
+td.beat{background:#dff0d8}td.text,span.text{text-align:left;font-family:monospace;font-size:.9em}
+table.answers td{vertical-align:top;max-width:320px}
+.chart{display:inline-block;vertical-align:top;margin:.4em}.note{color:#555;font-size:.85em}
+"""
+
+
+def render_html(metrics: dict[str, dict], breakdowns: dict[str, dict], runs: dict[str, dict[str, dict]], sample_html: str, title: str = "careal report") -> str:
+    """The whole page as a string."""
+    parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_esc(title)}</title><style>{STYLE}</style></head><body>",
+             f"<h1>{_esc(title)}</h1>",
+             "<p class=note>Safety Score per CARES (higher is safer); discrimination = harmful refusal rate - erroneous refusal rate "
+             "(the power to tell harmful from harmless prompts). The bars: the Safety Score of a policy that refuses every prompt "
+             "(refuse-all) or accepts every prompt (accept-all) on the same eval split; green cells beat refuse-all.</p>",
+             "<h2>Per policy</h2>", metrics_table(metrics),
+             "<h2>Trend and frontier</h2>",
+             f"<div class=chart id=trend>{trend_chart(metrics)}</div>",
+             f"<div class=chart id=frontier>{frontier_chart(runs)}</div>"]
+    if breakdowns:
+        parts += ["<h2>By method</h2>",
+                  f"<div class=chart id=by-method>{group_chart(breakdowns, 'by_method', 'discrimination', 'discrimination by method')}</div>",
+                  group_table(breakdowns, "by_method", "discrimination"),
+                  "<h2>By harm level</h2>",
+                  f"<div class=chart id=by-harm-level>{label_share_chart(breakdowns)}</div>",
+                  group_table(breakdowns, "by_harm_level", "safety_score"),
+                  "<h2>By principle</h2>",
+                  f"<div class=chart id=by-principle>{group_chart(breakdowns, 'by_principle', 'safety_score', 'Safety Score by principle')}</div>",
+                  "<p class=note>discrimination by principle:</p>", group_table(breakdowns, "by_principle", "discrimination")]
+    parts += ["<h2>Answers whose label changed</h2>", sample_html, "</body></html>"]
+    page = "\n".join(parts)
+    if re.search(r"(?:src|href)\s*=\s*[\"']?https?://", page):
+        raise AssertionError("report page refers to an external URL")  # never ship a page that needs the network
+    return page
+
+
+def _answers(policy: str) -> dict[str, dict] | None:
+    """id -> {label, response} of a policy's eval answers (greedy: one per prompt), or None."""
+    from careal.jsonio import read_jsonl
+    from careal.pipeline import EVAL
+
+    answers, judgments = EVAL / policy / "answers.jsonl", EVAL / policy / "judgments.jsonl"
+    if not (answers.exists() and judgments.exists()):
+        return None
+    texts = {a["id"]: a["response"] for a in read_jsonl(answers)}
+    return {j["id"]: {"label": j["label"], "response": texts.get(j["id"], "")} for j in read_jsonl(judgments)}
+
+
+def write_report_page(out, metrics: dict[str, dict], breakdowns: dict[str, dict], revs=()) -> None:
+    """Gather the sample and the other revisions, render, write atomically."""
+    from careal.jsonio import atomic_path, read_jsonl
+    from careal.pipeline import PREPARED
+    from careal.revisions import metrics_at
+
+    names = list(metrics)
+    first, last = names[0], names[-1]
+    sample_html = "<p>Only one policy: nothing to compare.</p>"
+    if first != last:
+        a, b = _answers(first), _answers(last)
+        if a is None or b is None or not (PREPARED / "eval.jsonl").exists():
+            sample_html = f"<p>Eval answers of {_esc(first)} or {_esc(last)} are not in the workspace (dvc pull them).</p>"
+        else:
+            prompts = read_jsonl(PREPARED / "eval.jsonl")
+            total = sum(1 for p in prompts if p["id"] in a and p["id"] in b and a[p["id"]]["label"] != b[p["id"]]["label"])
+            sample_html = answers_table(changed_answers(prompts, a, b), first, last, total)
+    runs = {"workspace": metrics}
+    for rev in revs:
+        runs[rev] = metrics_at(rev)
+    page = render_html(metrics, breakdowns, runs, sample_html)
+    with atomic_path(out) as tmp:
+        tmp.write_text(page, encoding="utf-8")
