@@ -150,10 +150,10 @@ def judge_reliability(cycle, params_path):
 
 
 @main.command()
-@click.option("--judge", "kind", required=True, type=click.Choice(["rules", "hf", "self"]), help="The judge kind.")
+@click.option("--judge", "kind", required=True, type=click.Choice(["rules", "hf", "self", "openai"]), help="The judge kind.")
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False), help="JSONL records with id, prompt, response.")
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False), help="JSONL records with id, label, judge, raw (one per input record).")
-@click.option("--model", default=None, help="hf: a Hugging Face model id or a local model folder.")
+@click.option("--model", default=None, help="hf: a Hugging Face model id or a local model folder; openai: the served model's name.")
 @click.option("--revision", default=None, help="hf: the hub revision (commit hash recommended).")
 @click.option("--trust-remote-code/--no-trust-remote-code", default=None, help="hf: allow the model's own code (off by default).")
 @click.option("--policy", "policy_path", default=None, type=click.Path(file_okay=False), help="self: the policy folder (models/cK; models/c0 is the base alone).")
@@ -164,8 +164,15 @@ def judge_reliability(cycle, params_path):
 @click.option("--batch-size", type=int, default=None, help="hf/self: answers per forward pass (default 16).")
 @click.option("--dtype", default=None, help="hf/self: auto, float32, bfloat16 or float16.")
 @click.option("--device", default=None, help="hf/self: auto, cpu or cuda.")
+@click.option("--base-url", default=None, help="openai: the endpoint, e.g. http://127.0.0.1:8000/v1 (no credentials in it).")
+@click.option("--api-key-env", default=None, metavar="NAME", help="openai: the NAME of the environment variable holding the key (never the key).")
+@click.option("--concurrency", type=int, default=None, help="openai: requests in flight (default 4).")
+@click.option("--timeout", type=float, default=None, help="openai: seconds per attempt (default 60).")
+@click.option("--max-retries", type=int, default=None, help="openai: retries on 429/5xx/timeouts/connection errors, with backoff (default 5).")
+@click.option("--max-tokens", type=int, default=None, help="openai: the reply's token budget (default 16).")
+@click.option("--on-error", type=click.Choice(["fail", "unparsed"]), default=None, help="openai: a request that still fails stops the run (default; finished labels cached) or is Unparsed.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the judge cache.")
-def label(kind, input_path, output_path, model, revision, trust_remote_code, policy_path, base_path, rubric, label_words, min_margin, batch_size, dtype, device, no_cache):
+def label(kind, input_path, output_path, model, revision, trust_remote_code, policy_path, base_path, rubric, label_words, min_margin, batch_size, dtype, device, base_url, api_key_env, concurrency, timeout, max_retries, max_tokens, on_error, no_cache):
     """Label answers outside the pipeline with any judge (docs/judges.md).
 
     Reads records with id, prompt and response; writes one record per input with id, label
@@ -176,7 +183,8 @@ def label(kind, input_path, output_path, model, revision, trust_remote_code, pol
     counts = label_file(
         kind, input_path, output_path,
         options={"model": model, "revision": revision, "trust_remote_code": trust_remote_code, "rubric": rubric, "label_words": label_words,
-                 "min_margin": min_margin, "batch_size": batch_size, "dtype": dtype, "device": device},
+                 "min_margin": min_margin, "batch_size": batch_size, "dtype": dtype, "device": device, "base_url": base_url, "api_key_env": api_key_env,
+                 "concurrency": concurrency, "timeout": timeout, "max_retries": max_retries, "max_tokens": max_tokens, "on_error": on_error},
         policy_path=policy_path, base_path=base_path, use_cache=not no_cache,
     )
     click.echo(f"label: {output_path}: {_counts_line(counts)}")

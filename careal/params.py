@@ -134,12 +134,16 @@ class JudgeSpec:
     - ``self``: the policy that wrote the answers (base + its adapter) judges them by the same
       scoring: ``dtype``, ``device``, ``rubric``, ``label_words``, ``min_margin``,
       ``batch_size``, ``cache``.
+    - ``openai``: any OpenAI-compatible chat endpoint (careal/judges/openai_judge.py):
+      ``base_url`` and ``model`` (required), ``api_key_env``, ``rubric``, ``concurrency``,
+      ``timeout``, ``max_retries``, ``max_tokens``, ``on_error``, ``cache``.
     """
 
     kind: str = "rules"
-    """``rules``, ``hf`` or ``self``."""
+    """``rules``, ``hf``, ``self`` or ``openai``."""
     model: str | None = None
-    """hf: a Hugging Face model id or a local model folder (safetensors weights)."""
+    """hf: a Hugging Face model id or a local model folder (safetensors weights); openai: the
+    model name the endpoint serves."""
     revision: str | None = None
     """hf: the hub revision (a commit hash pins the judge; recommended, as the cache trusts it)."""
     trust_remote_code: bool | None = None
@@ -160,8 +164,27 @@ class JudgeSpec:
     else the answer is Unparsed (default 0.1)."""
     batch_size: int | None = None
     """hf, self: answers per forward pass (default 16)."""
+    base_url: str | None = None
+    """openai: the endpoint, e.g. ``http://127.0.0.1:8000/v1`` (``vllm serve``) or
+    ``https://api.openai.com/v1``; no credentials in it."""
+    api_key_env: str | None = None
+    """openai: the NAME of the environment variable holding the API key (e.g.
+    ``OPENAI_API_KEY``); never the key itself. Unset: no key is sent (local servers)."""
+    concurrency: int | None = None
+    """openai: requests in flight at once (default 4)."""
+    timeout: float | None = None
+    """openai: seconds per request attempt (default 60)."""
+    max_retries: int | None = None
+    """openai: retries of a request after 408/409/429/5xx answers, timeouts and connection
+    errors, with exponential backoff (default 5)."""
+    max_tokens: int | None = None
+    """openai: the reply's token budget (default 16; the label is one word)."""
+    on_error: str | None = None
+    """openai: a request that still fails: ``fail`` (default: the stage stops after caching
+    every finished label; the rerun asks only for the rest) or ``unparsed`` (counted as
+    Unparsed, not cached)."""
     cache: bool = True
-    """hf, self: reuse verdicts from the judge cache (.careal/judge-cache.sqlite; env
+    """hf, self, openai: reuse verdicts from the judge cache (.careal/judge-cache.sqlite; env
     CAREAL_JUDGE_CACHE=0 turns it off everywhere). Rules verdicts are never cached."""
 
     #: kind -> the options it takes (besides kind and cache)
@@ -169,6 +192,7 @@ class JudgeSpec:
         "rules": (),
         "hf": ("model", "revision", "trust_remote_code", "dtype", "device", "rubric", "label_words", "min_margin", "batch_size"),
         "self": ("dtype", "device", "rubric", "label_words", "min_margin", "batch_size"),
+        "openai": ("base_url", "model", "api_key_env", "rubric", "concurrency", "timeout", "max_retries", "max_tokens", "on_error"),
     }
 
     def check(self, where: str) -> None:
@@ -190,6 +214,13 @@ class JudgeSpec:
             expected = {"trust_remote_code": bool, "label_words": dict, "min_margin": (int, float), "batch_size": int}.get(name, str)
             if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
                 raise CarealError(f"{opt(name)} has the wrong type: {value!r}")
+        for name in ("base_url", "api_key_env", "concurrency", "timeout", "max_retries", "max_tokens", "on_error"):
+            if getattr(self, name) is not None and name not in self.OPTIONS[self.kind]:
+                raise CarealError(f"{opt(name)} does not apply to judge kind {self.kind!r} (it takes: {', '.join(self.OPTIONS[self.kind]) or 'no options'})")
+        if self.kind == "openai":  # types and values, never repeating a value that may be a key
+            from careal.judges.openai_judge import options_from_spec
+
+            options_from_spec(self, where)
         if self.kind == "hf" and not self.model:
             raise CarealError(f"{opt('model')} is required for judge kind 'hf' (a hub id or a local folder)")
         if self.dtype is not None and self.dtype not in ("auto", "float32", "bfloat16", "float16"):

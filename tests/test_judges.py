@@ -213,5 +213,7 @@ def test_benchmark_script_reports_any_judge_spec():
     result = CliRunner().invoke(module.main, ["--judge", "{kind: rules}"])
     assert result.exit_code == 0, result.output
     assert "[heldout] n=73" in result.output and "macro_f1=" in result.output and "kappa=" in result.output
-    bad = CliRunner().invoke(module.main, ["--judge", "{kind: rules, model: x}"])
+    bad = CliRunner().invoke(module.main, ["--judge", "{kind: rules, colour: x}"])
     assert bad.exit_code == 2 and "unknown key" in bad.output
+    wrong = CliRunner().invoke(module.main, ["--judge", "{kind: rules, model: x}"])
+    assert wrong.exit_code == 2 and "does not apply to judge kind 'rules'" in wrong.output

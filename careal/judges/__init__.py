@@ -6,7 +6,8 @@ returns one (label, evidence) per (prompt, response) pair. Kinds:
 
 - ``rules`` (rules.py): a transparent lexical classifier;
 - ``hf`` (hf.py): any Hugging Face causal LM, by label scoring (scoring.py);
-- ``self`` (self.py): the policy that wrote the answers, by the same scoring.
+- ``self`` (self.py): the policy that wrote the answers, by the same scoring;
+- ``openai`` (openai_judge.py): any OpenAI-compatible chat endpoint (vLLM, an API, ...).
 
 ``make_judge`` builds the judge that a params.yaml judge spec asks for; ``judge_records`` runs
 it over generation records, through the judge cache (cache.py), and normalises what it says
@@ -23,7 +24,7 @@ from careal.scoring import normalize_label
 
 __all__ = ["Judge", "RulesJudge", "make_judge", "judge_records", "judge_pairs"]
 
-KINDS = ("rules", "hf", "self")
+KINDS = ("rules", "hf", "self", "openai")
 
 
 def make_judge(spec, *, base_dir=None, policy_dir=None, policy_name: str | None = None) -> Judge:
@@ -47,6 +48,10 @@ def make_judge(spec, *, base_dir=None, policy_dir=None, policy_name: str | None 
         if base_dir is None or policy_dir is None:
             raise CarealError("judge kind 'self' needs the policy that wrote the answers (its base model folder and its policy folder)")
         return SelfJudge(spec, base_dir, policy_dir, policy_name)
+    if spec.kind == "openai":
+        from careal.judges.openai_judge import make_openai_judge
+
+        return make_openai_judge(spec)
     raise CarealError(f"params.yaml: judge kind {spec.kind!r} is not available (available: {', '.join(KINDS)})")
 
 
@@ -90,14 +95,19 @@ def judge_pairs(judge: Judge, pairs: list[tuple[str, str]], *, use_cache: bool =
                 part = todo[start : start + chunk]
                 batch = [pairs[i] for i in part]
                 if reports:
-                    out = judge.label_batch(batch, progress=bar.update)
+                    extra = {}
+                    if cache is not None and getattr(judge, "saves_each", False):
+                        # each verdict cached as it arrives: a crash or a failed request loses none
+                        extra["save"] = lambda j, verdict, part=part: cache.put_many([(keys[part[j]], verdict)])
+                    out = judge.label_batch(batch, progress=bar.update, **extra)
                 else:
                     out = judge.label_batch(batch)
                     bar.update(len(part))
                 for i, verdict in zip(part, out):
                     verdicts[i] = (verdict[0], verdict[1])
                 if cache is not None:
-                    cache.put_many([(keys[i], verdicts[i]) for i in part])
+                    # a request that failed (openai, on_error: unparsed) is no verdict: never cached
+                    cache.put_many([(keys[i], verdicts[i]) for i in part if "request_failed" not in verdicts[i][1]])
         for i, v in enumerate(verdicts):
             if v is None:
                 verdicts[i] = verdicts[first_of[keys[i]]]
