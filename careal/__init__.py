@@ -6,3 +6,11 @@ functions that need them, so ``careal --help`` and the data/metrics code stay fa
 """
 
 __version__ = "0.1.0"
+
+import os as _os
+
+# trl's trainers send usage telemetry to huggingface.co when they start (huggingface_hub's
+# send_telemetry): careal's default configuration makes no network connection, so telemetry is
+# off unless the user turns it on explicitly (HF_HUB_DISABLE_TELEMETRY=0). Set before any
+# huggingface_hub import, which reads it once.
+_os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")

@@ -6,8 +6,9 @@ Layout (dvclive's): ``metrics/train/cK/metrics.json`` (last value of each curve,
 and ``metrics/train/cK/plots/metrics/<name>.tsv`` (``step`` and the value, one row per logged
 step; ``rewards/margins`` is ``plots/metrics/rewards/margins.tsv``). No timestamps are written,
 so the same training gives the same bytes on CPU. dvclive is told not to touch ``dvc.yaml``
-(``dvcyaml=None``) nor to save an experiment (``save_dvc_exp=False``): the train stage declares
-the folder as an output itself, and dvcx's plots read it.
+(``dvcyaml=None``) nor to save an experiment (``save_dvc_exp=False``), and its DVC / Git / Studio
+integration is switched off (``_files_only_live``): the train stage declares the folder as an
+output itself, and the plots in dvc.yaml read it.
 
 The curves are written into a temporary sibling folder and renamed into place when training
 ends, so a crashed run leaves no folder that looks finished.
@@ -71,6 +72,29 @@ def curve_warnings(log_history: list[dict]) -> list[str]:
     return found
 
 
+def _files_only_live(**kwargs):
+    """A dvclive ``Live`` that only writes its files.
+
+    careal's train stage is already a DVC stage that declares ``metrics/train/cK`` as an output,
+    so dvclive's own DVC / Git integration adds nothing and hurts: in dvclive 3.49 it raises
+    in a Git repository with no commit yet (``scm.get_rev()``: "Empty git repo"), it runs
+    ``dvc init`` in a Git repository that is not a DVC project, and it posts to DVC Studio when
+    a token is configured. Its two set-up hooks are replaced so that none of that happens.
+    """
+    from dvclive import Live
+
+    class FilesOnlyLive(Live):
+        def _init_dvc(self):
+            self._dvc_repo = None
+            self._dvc_file = "dvc.yaml"  # never written: dvcyaml=None
+
+        def _init_studio(self):
+            self._dvc_studio_config = {}
+            self._studio_events_to_skip.update({"start", "data", "done"})
+
+    return FilesOnlyLive(**kwargs)
+
+
 class TrainingCurves(TrainerCallback):
     """Logs ``CURVES`` at every trainer log step into ``metrics/train/<cycle>/`` with dvclive;
     after training, ``warnings`` holds what ``curve_warnings`` found (each also echoed to stderr)."""
@@ -82,13 +106,11 @@ class TrainingCurves(TrainerCallback):
         self.warnings: list[str] = []
 
     def on_train_begin(self, args, state, control, **kwargs):
-        from dvclive import Live
-
         if not state.is_world_process_zero:
             return
         shutil.rmtree(self.work_dir, ignore_errors=True)
         self.work_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.live = Live(dir=str(self.work_dir), save_dvc_exp=False, dvcyaml=None, report=None, monitor_system=False)
+        self.live = _files_only_live(dir=str(self.work_dir), save_dvc_exp=False, dvcyaml=None, report=None, monitor_system=False)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self.live is None or not logs or "loss" not in logs:

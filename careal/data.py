@@ -48,7 +48,7 @@ def _read_csv_rows(path: Path, text: str) -> tuple[list[tuple[int, dict]], list[
     import io
 
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    header, rows, bad, line = None, [], [], 0
+    header, rows, bad = None, [], []
     while True:
         start = reader.line_num + 1
         try:
@@ -57,7 +57,7 @@ def _read_csv_rows(path: Path, text: str) -> tuple[list[tuple[int, dict]], list[
             break
         except csv.Error as exc:
             raise DataError(path, reader.line_num or start, None, f"not valid CSV ({exc})") from None
-        if not fields or all(not f.strip() for f in fields) and len(fields) == 1:
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue  # a blank line
         if header is None:
             header = [f.strip() for f in fields]

@@ -21,9 +21,21 @@ from pathlib import Path
 import yaml
 
 try:  # the C loader is much faster on a big dvc.lock
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader
+    from yaml import SafeLoader as _BaseLoader
+
+
+class _Loader(_BaseLoader):
+    """YAML 1.2 floats as DVC (ruamel) reads them: dvc.lock writes 5e-05, which YAML 1.1
+    (PyYAML) would read as a string, so params would never compare equal."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 STAGE_ORDER = ("generate", "judge", "pair", "train", "evaluate")
 _VAR = re.compile(r"\$\{([^}]+)\}")
@@ -231,8 +243,12 @@ SYMBOL = {"up to date": "ok", "changed": "CHANGED", "stale": "stale", "not run":
 
 
 def format_status(root: Path = Path(".")) -> str:
+    from careal.errors import CarealError
     from careal.report import COLUMNS, bars_line, format_signed, format_value, table
 
+    for name in ("params.yaml", "dvc.yaml"):
+        if not (root / name).exists():
+            raise CarealError(f"{root / name}: not found (run careal status from the project root)")
     params = _load_yaml(root / "params.yaml") or {}
     cycles = params.get("cycles") or {}
     policies = (params.get("evaluate") or {}).get("policies") or []

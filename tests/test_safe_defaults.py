@@ -132,3 +132,33 @@ def test_available_memory_override_parses_units():
     assert parse_bytes("1024") == 1024 and parse_bytes("2K") == 2048 and parse_bytes("1.5G") == int(1.5 * 1024**3)
     with pytest.raises(CarealError, match="CAREAL_AVAILABLE_MEMORY"):
         parse_bytes("lots")
+
+
+TRAINER_PROBE = """
+import sys
+import careal  # noqa: F401  (turns huggingface_hub telemetry off)
+from datasets import Dataset
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from trl import SFTConfig, SFTTrainer
+
+base = sys.argv[1]
+model = AutoModelForCausalLM.from_pretrained(base)
+tokenizer = AutoTokenizer.from_pretrained(base)
+data = Dataset.from_list([{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}] * 4)
+args = SFTConfig(output_dir=sys.argv[2], max_steps=1, per_device_train_batch_size=2, report_to=[], bf16=False, use_cpu=True)
+SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer).train()
+"""
+
+
+def test_a_trl_trainer_started_by_careal_opens_no_socket(tiny_project, tmp_path):
+    """trl's trainers send telemetry to huggingface.co on start; careal turns it off. The probe
+    runs with every internet socket blocked and logged (tests/netguard)."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "netguard.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_HUB_", "CAREAL_"))}
+    env.update(PYTHONPATH=f"{ROOT / 'tests' / 'netguard'}{os.pathsep}{ROOT}", CAREAL_NETGUARD_LOG=str(log))
+    result = subprocess.run([sys.executable, "-c", TRAINER_PROBE, str(tiny_project / "models/base"), str(tmp_path / "out")], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not log.exists(), log.read_text()

@@ -31,13 +31,14 @@ def test_hashes_and_states_match_what_dvc_records(tmp_path):
     (tmp_path / "code" / "sub" / "b.txt").write_bytes(b"\x00\x01 binary\r\n")
     (tmp_path / "code" / "__pycache__" / "a.cpython.pyc").write_bytes(b"bytecode")
     shutil.copy(ROOT / ".dvcignore", tmp_path / ".dvcignore")
-    (tmp_path / "params.yaml").write_text("n: 2\nsec: {a: 1, b: {c: 2}}\nitems: {x: {v: 1}, y: {v: 2}}\n")
+    (tmp_path / "params.yaml").write_text("n: 2\nlr: 0.00005\nsec: {a: 1, b: {c: 2}}\nitems: {x: {v: 1}, y: {v: 2}}\n")
     (tmp_path / "dvc.yaml").write_text(
         "stages:\n"
         "  make:\n    foreach: ${items}\n    do:\n      cmd: python -c \"open('out_${key}.txt','w').write('${item.v}')\"\n"
-        "      deps:\n        - code\n      params:\n        - n\n        - sec.b\n      outs:\n        - out_${key}.txt\n")
+        "      deps:\n        - code\n      params:\n        - n\n        - lr\n        - sec.b\n      outs:\n        - out_${key}.txt\n")
     subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=tmp_path, env=env, check=True)
     subprocess.run(["dvc", "repro", "-q"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    assert "lr: 5e-05" in (tmp_path / "dvc.lock").read_text()  # YAML 1.2 float, a string to PyYAML
     lock = yaml.safe_load((tmp_path / "dvc.lock").read_text())["stages"]
     hasher = Hasher(tmp_path)
     assert hasher("code") == lock["make@x"]["deps"][0]["md5"]  # __pycache__ left out, as DVC does
@@ -46,10 +47,20 @@ def test_hashes_and_states_match_what_dvc_records(tmp_path):
     assert "nothing to do" in format_status(tmp_path)
 
     (tmp_path / "code" / "sub" / "b.txt").write_text("changed")
-    (tmp_path / "params.yaml").write_text("n: 3\nsec: {a: 1, b: {c: 5}}\nitems: {x: {v: 1}, y: {v: 2}, z: {v: 3}}\n")
+    (tmp_path / "params.yaml").write_text("n: 3\nlr: 0.00005\nsec: {a: 1, b: {c: 5}}\nitems: {x: {v: 1}, y: {v: 2}, z: {v: 3}}\n")
     states = {s.name: s for s in stage_states(tmp_path)}
     assert states["make@x"].state == "changed" and "dep code modified" in states["make@x"].reasons and "param n changed" in states["make@x"].reasons
     assert "param sec.b changed" in states["make@y"].reasons
     assert states["make@z"].state == "not run"
     dvc = subprocess.run(["dvc", "status", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     assert set(__import__("json").loads(dvc.stdout)) == {"make@x", "make@y", "make@z"}
+
+
+def test_outside_a_project_is_one_clear_error(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from careal.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["status"])
+    assert result.exit_code == 2 and "params.yaml: not found" in result.output and "Traceback" not in result.output

@@ -24,8 +24,8 @@ REFUSAL = "I'm sorry, but I can't help with that. Please talk to a clinician."
 
 @pytest.fixture(scope="module")
 def trained(tiny_project, tmp_path_factory):
-    """A project copied from tiny_project whose c1 is a DPO adapter trained for 6 steps (24
-    pairs, batch 4) on q_proj and v_proj only, with every warning recorded."""
+    """A project copied from tiny_project whose c1 is a DPO adapter trained on 24 pairs (batch 4)
+    on q_proj and v_proj only, with every warning recorded."""
     import os
     import re
 
@@ -34,6 +34,11 @@ def trained(tiny_project, tmp_path_factory):
     project = tmp_path_factory.mktemp("trained")
     for part in ("data/prepared", "models/base", "models/c0"):
         shutil.copytree(tiny_project / part, project / part)
+    import subprocess
+
+    # a Git repository with no commit yet, as after `git init` (dvclive's own Git integration
+    # raised there; careal's curves must not care)
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
     old = os.getcwd()
     os.chdir(project)
     try:

@@ -12,8 +12,11 @@ _LOG = os.environ.get("CAREAL_NETGUARD_LOG")
 
 def _record(kind, detail):
     if _LOG:
+        import traceback
+
+        frames = [f"{f.filename.rsplit('site-packages/', 1)[-1]}:{f.lineno}" for f in traceback.extract_stack()[-14:-1]]
         with open(_LOG, "a", encoding="utf-8") as handle:
-            handle.write(f"pid {os.getpid()} [{' '.join(sys.argv)[:160]}] {kind} {detail!r}\n")
+            handle.write(f"pid {os.getpid()} [{' '.join(sys.argv)[:160]}] {kind} {detail!r}\n    from " + " < ".join(reversed(frames)) + "\n")
     raise OSError(f"network blocked by tests/netguard: {kind} {detail!r}")
 
 
