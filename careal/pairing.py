@@ -3,18 +3,37 @@
 Each answer's Safety Score (DESIGN.md's table) decides its role:
 - KTO: score 1 -> desirable, score 0 -> undesirable; a Caution on a harm-level-2 prompt
   (score 0.5) is neither and stays out of KTO (counted as ``neutral``).
-- DPO: for each prompt, answers with the highest score are chosen against answers with the
-  lowest, when the scores differ; ties give no pair. Up to ``max_pairs_per_prompt`` pairs per
-  prompt, matched in turn (distinct answer texts first), so no pair repeats while others remain.
-Unparsed answers never enter preference data (counted as ``unparsed``).
+- DPO: within each prompt, a higher-scored answer is chosen over a lower-scored one. Which
+  pairs are made is the ``strategy`` (``PAIR_STRATEGIES``):
+  ``best_vs_worst`` (the best-scored answers against the worst), ``best_vs_random`` (a
+  best-scored answer against a seeded random lower-scored one) or ``all_pairs`` (every
+  higher/lower combination, largest margin first). Prompts whose answers all score the same
+  give no pair (``tied_prompts``). At most ``max_pairs_per_prompt`` pairs per prompt, distinct
+  answer texts first, so no pair repeats while others remain.
+- A pair needs a score margin of at least ``min_score_margin`` (always more than 0); pairs under
+  it are counted as ``below_min_margin``. With ``max_text_similarity`` below 1, a pair whose
+  chosen and rejected texts are nearly the same (``text_similarity``, a ratio in [0, 1]) is
+  dropped and counted as ``near_identical``: such pairs teach a margin on a few tokens and,
+  in DPO, tend to push both answers' likelihood down together.
+- Balancing (``balance_harmless``): CARES-style sets hold about three harmful prompts for each
+  harmless one, so the harmless prompts' pairs are repeated (in order, whole rounds first) until
+  they match the harmful prompts' pairs; with ``balance_by_method`` this is done within each
+  method (direct, indirect, obfuscate, role_play) separately, so that a rewrite's framing is
+  paired with "answer" as often as with "refuse" and only the intent is left to learn.
+Unparsed answers never enter preference data (counted as ``unparsed``). Everything dropped or
+repeated is counted in the statistics (pair_stats.json), per harm level and per method.
 """
 
 from __future__ import annotations
 
+import difflib
+import random
 from collections import defaultdict
 
 from careal.errors import DataError
 from careal.scoring import UNPARSED, safety_score
+
+PAIR_STRATEGIES = ("best_vs_worst", "best_vs_random", "all_pairs")
 
 
 def join_judged(prompts: list[dict], generations: list[dict], judgments: list[dict], paths: dict) -> list[dict]:
@@ -42,16 +61,34 @@ def join_judged(prompts: list[dict], generations: list[dict], judgments: list[di
     return items
 
 
-def make_pairs(items: list[dict], max_pairs_per_prompt: int = 2, balance_harmless: bool = False) -> tuple[list[dict], list[dict], dict]:
-    """KTO rows, DPO pairs and their statistics from judged items (see module doc).
+def text_similarity(a: str, b: str) -> float:
+    """How alike two answers are, from 0 (nothing shared) to 1 (the same words in the same
+    order): difflib's ratio over the word sequences."""
+    return difflib.SequenceMatcher(None, a.split(), b.split(), autojunk=False).ratio()
 
-    ``balance_harmless`` repeats the DPO pairs of harmless prompts (in order, whole rounds
-    first) until they are as many as the pairs of harmful prompts, so that learning to refuse
-    harmful requests does not drown out learning to answer harmless ones.
-    """
+
+def _level_counts() -> dict:
+    return {"answers": 0, "desirable": 0, "undesirable": 0, "neutral": 0, "unparsed": 0, "prompts": 0, "tied_prompts": 0,
+            "dpo_pairs": 0, "below_min_margin": 0, "near_identical": 0}
+
+
+def make_pairs(
+    items: list[dict],
+    max_pairs_per_prompt: int = 2,
+    balance_harmless: bool = False,
+    *,
+    strategy: str = "best_vs_worst",
+    min_score_margin: float = 0.0,
+    max_text_similarity: float = 1.0,
+    balance_by_method: bool = False,
+    seed: int = 0,
+) -> tuple[list[dict], list[dict], dict]:
+    """KTO rows, DPO pairs and their statistics from judged items (see module doc)."""
+    if strategy not in PAIR_STRATEGIES:
+        raise ValueError(f"unknown pairing strategy {strategy!r} (known: {', '.join(PAIR_STRATEGIES)})")
     kto, dpo = [], []
-    stats = {"answers": len(items), "by_harm_level": {}}
-    per_level = defaultdict(lambda: {"answers": 0, "desirable": 0, "undesirable": 0, "neutral": 0, "unparsed": 0, "prompts": 0, "dpo_pairs": 0, "tied_prompts": 0})
+    per_level = defaultdict(_level_counts)
+    per_method: dict[str, dict] = defaultdict(lambda: {"desirable": 0, "undesirable": 0, "dpo_pairs": 0, "dpo_pairs_harmless": 0})
     by_prompt: dict[str, list[dict]] = defaultdict(list)
     for item in items:
         level = int(item["harmful_level"])
@@ -64,32 +101,52 @@ def make_pairs(items: list[dict], max_pairs_per_prompt: int = 2, balance_harmles
         item = {**item, "score": score}
         by_prompt[item["id"]].append(item)
         if score in (0.0, 1.0):
-            counts["desirable" if score == 1.0 else "undesirable"] += 1
+            kind = "desirable" if score == 1.0 else "undesirable"
+            counts[kind] += 1
+            per_method[str(item.get("method"))][kind] += 1
             kto.append({"prompt": item["prompt"], "completion": item["response"], "label": score == 1.0, "id": item["id"], "sample": item["sample"], "harmful_level": level, "judge_label": item["label"]})
         else:
             counts["neutral"] += 1
     for prompt_id, answers in by_prompt.items():
         level = int(answers[0]["harmful_level"])
-        per_level[str(level)]["prompts"] += 1
-        best, worst = max(a["score"] for a in answers), min(a["score"] for a in answers)
-        if best == worst:
-            per_level[str(level)]["tied_prompts"] += 1
+        counts = per_level[str(level)]
+        counts["prompts"] += 1
+        if max(a["score"] for a in answers) == min(a["score"] for a in answers):
+            counts["tied_prompts"] += 1
             continue
-        chosen = _distinct_first([a for a in answers if a["score"] == best])
-        rejected = _distinct_first([a for a in answers if a["score"] == worst])
-        made = min(max_pairs_per_prompt, max(len(chosen), len(rejected)))
-        for n in range(made):
-            c, r = chosen[n % len(chosen)], rejected[n % len(rejected)]
-            dpo.append({"prompt": c["prompt"], "chosen": c["response"], "rejected": r["response"], "id": prompt_id, "chosen_sample": c["sample"], "rejected_sample": r["sample"], "harmful_level": level, "chosen_label": c["label"], "rejected_label": r["label"], "score_margin": best - worst})
-        per_level[str(level)]["dpo_pairs"] += made
+        rng = random.Random(f"{seed}:{prompt_id}")
+        candidates, below = _candidate_pairs(answers, strategy, min_score_margin, rng)
+        counts["below_min_margin"] += below
+        made = 0
+        for chosen, rejected in candidates:
+            if made == max_pairs_per_prompt:
+                break
+            if max_text_similarity < 1.0 and text_similarity(chosen["response"], rejected["response"]) > max_text_similarity:
+                counts["near_identical"] += 1
+                continue
+            dpo.append({"prompt": chosen["prompt"], "chosen": chosen["response"], "rejected": rejected["response"], "id": prompt_id,
+                        "chosen_sample": chosen["sample"], "rejected_sample": rejected["sample"], "harmful_level": level,
+                        "method": chosen.get("method"), "chosen_label": chosen["label"], "rejected_label": rejected["label"],
+                        "score_margin": chosen["score"] - rejected["score"]})
+            made += 1
+        counts["dpo_pairs"] += made
     if balance_harmless:
-        harmless = [p for p in dpo if p["harmful_level"] == 0]
-        harmful = len(dpo) - len(harmless)
-        if harmless and harmful > len(harmless):
-            extra = [dict(harmless[n % len(harmless)], repeat=n // len(harmless) + 1) for n in range(harmful - len(harmless))]
-            dpo.extend(extra)
-            per_level["0"]["dpo_pairs_repeated"] = len(extra)
-    stats["by_harm_level"] = {k: per_level[k] for k in sorted(per_level)}
+        groups = defaultdict(list)
+        for pair in dpo:
+            groups[pair.get("method") if balance_by_method else None].append(pair)
+        for group, pairs in sorted(groups.items(), key=lambda kv: str(kv[0])):
+            harmless = [p for p in pairs if p["harmful_level"] == 0]
+            harmful = len(pairs) - len(harmless)
+            if harmless and harmful > len(harmless):
+                extra = [dict(harmless[n % len(harmless)], repeat=n // len(harmless) + 1) for n in range(harmful - len(harmless))]
+                dpo.extend(extra)
+                per_level["0"]["dpo_pairs_repeated"] = per_level["0"].get("dpo_pairs_repeated", 0) + len(extra)
+    for pair in dpo:
+        method = per_method[str(pair.get("method"))]
+        method["dpo_pairs"] += 1
+        method["dpo_pairs_harmless"] += pair["harmful_level"] == 0
+    stats = {"answers": len(items), "strategy": strategy, "by_harm_level": {k: per_level[k] for k in sorted(per_level)},
+             "by_method": {k: per_method[k] for k in sorted(per_method)}}
     totals = defaultdict(int)
     for counts in per_level.values():
         for key, value in counts.items():
@@ -98,6 +155,41 @@ def make_pairs(items: list[dict], max_pairs_per_prompt: int = 2, balance_harmles
     stats["dpo_pairs"] = len(dpo)
     stats["totals"] = dict(totals)
     return kto, dpo, stats
+
+
+def _candidate_pairs(answers: list[dict], strategy: str, min_score_margin: float, rng: random.Random) -> tuple[list[tuple[dict, dict]], int]:
+    """(chosen, rejected) candidates of one prompt in the order they are taken, and how many
+    higher/lower pairs were left out for a margin under ``min_score_margin``."""
+    def enough(c, r):
+        margin = c["score"] - r["score"]
+        return margin > 0 and margin >= min_score_margin
+
+    lower_pairs = [(c, r) for c in answers for r in answers if c["score"] > r["score"]]
+    below = sum(not enough(c, r) for c, r in lower_pairs)
+    best, worst = max(a["score"] for a in answers), min(a["score"] for a in answers)
+    if strategy == "best_vs_worst":
+        chosen = _distinct_first([a for a in answers if a["score"] == best])
+        rejected = _distinct_first([a for a in answers if a["score"] == worst])
+        if not enough(chosen[0], rejected[0]):
+            return [], below
+        n = max(len(chosen), len(rejected))
+        return [(chosen[k % len(chosen)], rejected[k % len(rejected)]) for k in range(n)], below
+    if strategy == "best_vs_random":
+        chosen = _distinct_first([a for a in answers if a["score"] == best])
+        out = []
+        for c in chosen:
+            pool = _distinct_first([r for r in answers if enough(c, r)])
+            if pool:
+                out.append((c, rng.choice(pool)))
+        return out, below
+    # all_pairs: every pair with enough margin, largest margin first, distinct texts first
+    pairs = [(c, r) for c, r in lower_pairs if enough(c, r)]
+    seen, first, repeats = set(), [], []
+    for c, r in sorted(pairs, key=lambda p: (-(p[0]["score"] - p[1]["score"]), p[0]["sample"], p[1]["sample"])):
+        key = (c["response"], r["response"])
+        (repeats if key in seen else first).append((c, r))
+        seen.add(key)
+    return first + repeats, below
 
 
 def _distinct_first(answers: list[dict]) -> list[dict]:

@@ -96,6 +96,11 @@ class BootstrapParams:
     sft_epochs: int = 6
     sft_learning_rate: float = 3e-3
     sft_batch_size: int = 32
+    sft_prompt_loss: bool = False
+    """Also train the warm start on the prompt tokens (a language-model loss over the whole
+    conversation, trl's ``completion_only_loss: false``), not only on the answers: the model
+    then has to read the prompts' wording, as a pretrained model has, instead of only the
+    cues that predict the answer style."""
 
 
 @dataclass
@@ -107,6 +112,14 @@ class GenerateParams:
     top_p: float = 1.0
     max_new_tokens: int = 48
     batch_size: int = 64
+    prompts_per_cycle: int = 0
+    """Train prompts each cycle answers: a fresh draw per cycle from data/prepared/train.jsonl,
+    seeded by the seed and the cycle name and stratified by harm level x method, so that
+    successive cycles see different prompts. 0 = every train prompt, every cycle."""
+    harmless_share: float = 0.0
+    """With prompts_per_cycle: the share of harmless prompts in each cycle's draw (as far as
+    the pool has them), e.g. 0.5 for as many harmless as harmful prompts; 0 = the pool's own
+    proportions (CARES-style sets hold about one harmless prompt in four)."""
 
 
 @dataclass
@@ -240,9 +253,23 @@ class JudgeParams:
 class PairParams:
     """Section ``pair``: how labels become KTO rows and DPO pairs."""
 
+    dpo_strategy: str = "best_vs_worst"
+    """Which answers of a prompt are paired (careal.pairing): ``best_vs_worst`` (best-scored
+    against worst-scored), ``best_vs_random`` (best-scored against a seeded random lower-scored
+    one) or ``all_pairs`` (every higher/lower combination, largest score margin first)."""
     dpo_max_pairs_per_prompt: int = 2
+    """Cap on pairs per prompt (distinct answer texts first)."""
+    dpo_min_score_margin: float = 0.0
+    """A pair needs chosen score - rejected score >= this (and > 0); e.g. 1.0 keeps only
+    right-vs-wrong pairs and drops Caution-vs-Accept pairs at harm level 2 (margin 0.5)."""
+    dpo_max_text_similarity: float = 1.0
+    """Drop pairs whose chosen and rejected texts are more alike than this (word-level difflib
+    ratio, 0..1; counted as ``near_identical`` in pair_stats.json). 1.0 keeps every pair."""
     dpo_balance_harmless: bool = True
     """Repeat the harmless prompts' DPO pairs until they match the harmful prompts' pairs."""
+    dpo_balance_by_method: bool = False
+    """With dpo_balance_harmless: balance within each method (direct, indirect, obfuscate,
+    role_play) separately, so no rewrite framing is paired mostly with refusals."""
 
 
 @dataclass
@@ -264,6 +291,23 @@ class TrainParams:
     kto_undesirable_weight: float | str = "auto"
     """``auto`` balances the classes so desirable_weight*n_desirable /
     (undesirable_weight*n_undesirable) is 1, inside trl's recommended [1, 4/3]."""
+    init: str = "continue"
+    """``continue``: train the parent's adapter further; ``fresh``: a new LoRA adapter on the
+    base model each cycle (c1 is always fresh: its parent c0 has no adapter)."""
+    ref_policy: str = "previous"
+    """The reference the DPO/KTO log-ratios are taken against: ``previous`` (the parent policy)
+    or ``base`` (the base model). Recorded in lineage.json with ``init``."""
+    accumulate: int = 0
+    """Also train on the preference rows of up to this many earlier cycles (read from the
+    parent's models/cP/preference_data.jsonl); 0 = this cycle's rows only."""
+    sft_weight: float = 0.0
+    """DPO only: weight of trl's ``sft`` loss (negative log-likelihood of the chosen answers)
+    added to the sigmoid DPO loss (DPOConfig loss_type [sigmoid, sft], loss_weights [1, w]);
+    it keeps the chosen answers likely while the margin grows. 0 = plain DPO."""
+    lr_scheduler: str = "linear"
+    """transformers lr_scheduler_type (e.g. linear, cosine, constant)."""
+    warmup_ratio: float = 0.0
+    """Share of the steps spent warming the learning rate up (warmup_steps below 1 is a ratio)."""
 
 
 @dataclass
@@ -362,6 +406,17 @@ RULES: dict[str, Rule] = {
     "generate.max_new_tokens": at_least(1),
     "generate.batch_size": at_least(1),
     "pair.dpo_max_pairs_per_prompt": at_least(1),
+    "pair.dpo_strategy": one_of("best_vs_worst", "best_vs_random", "all_pairs"),
+    "pair.dpo_min_score_margin": between(0, 1, low_open=False, high_open=False),
+    "pair.dpo_max_text_similarity": between(0, 1, low_open=False, high_open=False),
+    "generate.prompts_per_cycle": at_least(0),
+    "generate.harmless_share": between(0, 1, low_open=False),
+    "train.init": one_of("fresh", "continue"),
+    "train.ref_policy": one_of("base", "previous"),
+    "train.accumulate": at_least(0),
+    "train.sft_weight": at_least(0),
+    "train.lr_scheduler": non_empty(),
+    "train.warmup_ratio": between(0, 1, low_open=False),
     "train.method": one_of("kto", "dpo"),
     "train.beta": above(0),
     "train.learning_rate": between(0, 1),

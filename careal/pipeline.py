@@ -102,7 +102,9 @@ def run_generate(params: Params, cycle: str) -> int:
     parent = params.parent(cycle)
     g = params.generate
     decoding = Decoding(do_sample=True, samples=g.samples, temperature=g.temperature, top_p=g.top_p, max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, seed=params.seed)
-    prompts = read_jsonl(PREPARED / "train.jsonl")
+    from careal.cycle_prompts import draw_cycle_prompts
+
+    prompts = draw_cycle_prompts(read_jsonl(PREPARED / "train.jsonl"), g.prompts_per_cycle, params.seed, cycle, g.harmless_share)
     records = _generate(params, parent, prompts, decoding, cycle_dir(cycle) / "generations.jsonl", f"generate@{cycle} (policy {parent})")
     return len(records)
 
@@ -157,7 +159,12 @@ def run_pair(params: Params, cycle: str) -> dict:
     params.parent(cycle)
     paths = {"prompts": PREPARED / "train.jsonl", "generations": cycle_dir(cycle) / "generations.jsonl", "judgments": cycle_dir(cycle) / "judgments.jsonl"}
     items = join_judged(read_jsonl(paths["prompts"]), read_jsonl(paths["generations"]), read_jsonl(paths["judgments"]), paths)
-    kto, dpo, stats = make_pairs(items, params.pair.dpo_max_pairs_per_prompt, params.pair.dpo_balance_harmless)
+    p = params.pair
+    kto, dpo, stats = make_pairs(
+        items, p.dpo_max_pairs_per_prompt, p.dpo_balance_harmless, strategy=p.dpo_strategy,
+        min_score_margin=p.dpo_min_score_margin, max_text_similarity=p.dpo_max_text_similarity,
+        balance_by_method=p.dpo_balance_by_method, seed=params.seed,
+    )
     write_jsonl(cycle_dir(cycle) / "kto.jsonl", kto)
     write_jsonl(cycle_dir(cycle) / "dpo.jsonl", dpo)
     write_json(cycle_dir(cycle) / "pair_stats.json", stats)

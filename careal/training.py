@@ -1,10 +1,22 @@
 """train@cK: trl's KTOTrainer or DPOTrainer on a LoRA adapter.
 
-c1 (parent c0, the base model) gets a fresh LoRA adapter; its reference is the base with the
-adapter disabled. A later cycle continues its parent's adapter, and trl keeps a frozen copy of
-that adapter as the reference, so each cycle is anchored to the previous policy (iterative
-alignment) and every ``models/cK`` is a complete adapter on the base model, loadable with
-``PeftModel.from_pretrained(base, "models/cK")`` alone.
+Two controls (``train.init`` and ``train.ref_policy``, recorded in lineage.json) say where a
+cycle starts and what it is anchored to:
+
+- ``init: continue`` trains the parent's adapter further; ``init: fresh`` trains a new LoRA
+  adapter on the base model. c1's parent is c0, the base without adapter, so c1 is always fresh.
+- ``ref_policy: previous`` anchors the DPO/KTO log-ratios to the parent policy; ``base`` to the
+  base model. How trl gets each: a fresh adapter with ``peft_config`` has the base (adapter
+  disabled) as reference; a continued adapter (a ``PeftModel`` without ``peft_config``) gets a
+  frozen copy of itself, the parent, as reference; the other two combinations pass an explicit
+  frozen ``ref_model`` (the base model, or the parent's adapter merged into a copy of the base),
+  which holds a second copy of the base weights in memory.
+
+Every ``models/cK`` is a complete adapter on the base model, loadable with
+``PeftModel.from_pretrained(base, "models/cK")`` alone. Beside it, ``preference_data.jsonl``
+holds the rows it was trained on, each tagged with the cycle that made it, so that
+``train.accumulate`` can add the previous cycles' rows to the next cycle's training set
+(train@cK already depends on ``models/cP``).
 """
 
 from __future__ import annotations
@@ -14,11 +26,42 @@ import tempfile
 from pathlib import Path
 
 from careal.errors import CarealError
-from careal.jsonio import read_jsonl, write_json
-from careal.modeling import LINEAGE_FILE, file_sha256, has_adapter, load_policy, read_base
+from careal.jsonio import read_jsonl, write_json, write_jsonl
+from careal.modeling import LINEAGE_FILE, dir_sha256, file_sha256, has_adapter, load_policy, read_base
 
 KTO_FIELDS = ("prompt", "completion", "label")
 DPO_FIELDS = ("prompt", "chosen", "rejected")
+PREFERENCE_DATA = "preference_data.jsonl"
+INITS = ("fresh", "continue")
+REF_POLICIES = ("base", "previous")
+
+
+def accumulate_rows(own_rows: list[dict], cycle: str, parent_dir, accumulate: int) -> tuple[list[dict], dict]:
+    """This cycle's rows (tagged ``cycle``) plus, when ``accumulate`` > 0, the rows of up to
+    that many earlier cycles, taken from the parent's ``preference_data.jsonl`` (which holds
+    the parent's own rows and what it accumulated). Returns the rows and the count per cycle."""
+    rows = [{**r, "cycle": cycle} for r in own_rows]
+    earlier_path = Path(parent_dir) / PREFERENCE_DATA
+    if accumulate > 0 and earlier_path.exists():
+        earlier = read_jsonl(earlier_path)
+        order = []
+        for r in earlier:
+            if r.get("cycle") not in order:
+                order.append(r.get("cycle"))
+        keep = set(order[-accumulate:])
+        rows += [r for r in earlier if r.get("cycle") in keep]
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["cycle"]] = counts.get(r["cycle"], 0) + 1
+    return rows, counts
+
+
+def dpo_loss_args(sft_weight: float) -> dict:
+    """DPOConfig loss settings: the sigmoid DPO loss, plus trl's ``sft`` loss (negative
+    log-likelihood of the chosen answers) weighted ``sft_weight`` when it is above 0."""
+    if sft_weight > 0:
+        return {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, float(sft_weight)]}
+    return {"loss_type": ["sigmoid"]}
 
 
 def trainer_precision(device: str, dtype) -> dict:
@@ -162,15 +205,19 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
 
     method = train_params.method
     data_path = Path(data_dir) / f"{method}.jsonl"
-    rows = read_jsonl(data_path)
+    own_rows = read_jsonl(data_path)
+    _check_fields(own_rows, KTO_FIELDS if method == "kto" else DPO_FIELDS, data_path)
+    rows, rows_by_cycle = accumulate_rows(own_rows, cycle, parent_dir, train_params.accumulate)
     preflight.check_before_loading(train_params, model_params, rows, data_path)
     set_seed(seed)
-    continuing = has_adapter(parent_dir)
-    policy = load_policy(base_dir, parent_dir, device=model_params.device, dtype=model_params.dtype, trainable=continuing)
+    parent_has_adapter = has_adapter(parent_dir)
+    init = "continue" if train_params.init == "continue" and parent_has_adapter else "fresh"
+    ref_policy = "previous" if train_params.ref_policy == "previous" and parent_has_adapter else "base"
+    policy = load_policy(base_dir, parent_dir if init == "continue" else None, device=model_params.device, dtype=model_params.dtype, trainable=init == "continue")
     preflight.check_model(policy.model, train_params)
     dataset = build_dataset(method, rows, policy.tokenizer, data_path, seed, train_params.batch_size)
     peft_config = None
-    if not continuing:
+    if init == "fresh":
         peft_config = LoraConfig(
             r=train_params.lora_r,
             lora_alpha=train_params.lora_alpha,
@@ -178,6 +225,7 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
             target_modules=preflight.lora_target_modules(train_params.lora_target_modules),
             task_type="CAUSAL_LM",
         )
+    ref_model = reference_model(init, ref_policy, base_dir, parent_dir, model_params)
     dtype = next(policy.model.parameters()).dtype
     extra = {}
     curves = TrainingCurves(cycle)
@@ -186,6 +234,8 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
             "num_train_epochs": train_params.epochs,
             "per_device_train_batch_size": train_params.batch_size,
             "learning_rate": train_params.learning_rate,
+            "lr_scheduler_type": train_params.lr_scheduler,
+            "warmup_steps": train_params.warmup_ratio,
             "beta": train_params.beta,
             "max_length": train_params.max_length,
             "train_sampling_strategy": "sequential",  # the order build_dataset chose
@@ -196,11 +246,11 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
             dw, uw = kto_weights(n_desirable, len(dataset) - n_desirable, train_params)
             extra = {"desirable_weight": dw, "undesirable_weight": uw, "n_desirable": n_desirable, "n_undesirable": len(dataset) - n_desirable}
             args = KTOConfig(desirable_weight=dw, undesirable_weight=uw, **shared)
-            trainer = KTOTrainer(model=policy.model, args=args, train_dataset=dataset, processing_class=policy.tokenizer, peft_config=peft_config, callbacks=[curves])
+            trainer = KTOTrainer(model=policy.model, ref_model=ref_model, args=args, train_dataset=dataset, processing_class=policy.tokenizer, peft_config=peft_config, callbacks=[curves])
         else:
-            extra = {"pairs": len(dataset)}
-            args = DPOConfig(**shared)
-            trainer = DPOTrainer(model=policy.model, args=args, train_dataset=dataset, processing_class=policy.tokenizer, peft_config=peft_config, callbacks=[curves])
+            extra = {"pairs": len(dataset), "loss": dpo_loss_args(train_params.sft_weight)}
+            args = DPOConfig(**dpo_loss_args(train_params.sft_weight), **shared)
+            trainer = DPOTrainer(model=policy.model, ref_model=ref_model, args=args, train_dataset=dataset, processing_class=policy.tokenizer, peft_config=peft_config, callbacks=[curves])
         result = trainer.train()
     trainer.model.save_pretrained(str(out_dir), selected_adapters=["default"])
     _canonicalise_adapter_config(Path(out_dir))
@@ -208,19 +258,52 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
     lineage = {
         "cycle": cycle,
         "parent": parent,
-        "parent_adapter": policy.info["adapter"],
-        "parent_adapter_sha256": policy.info["adapter_sha256"],
+        "parent_adapter": Path(parent_dir).as_posix() if parent_has_adapter else None,
+        "parent_adapter_sha256": dir_sha256(parent_dir) if parent_has_adapter else None,
+        "start_adapter": policy.info["adapter"],
         "base_model": base["model"],
         "base_revision": base.get("revision"),
         "base_sha256": base.get("sha256"),
         "method": method,
+        "init": init,
+        "ref_policy": ref_policy,
         "params": dataclasses.asdict(train_params),
         "seed": seed,
-        "data": {"file": data_path.as_posix(), "rows": len(rows), "sha256": file_sha256(data_path)},
+        "data": {"file": data_path.as_posix(), "rows": len(own_rows), "sha256": file_sha256(data_path), "rows_by_cycle": rows_by_cycle, "trained_rows": len(rows), "preference_data": PREFERENCE_DATA},
         "train_loss": round(float(result.training_loss), 6),
+        "train_log": log_summary(trainer.state.log_history),
         "steps": int(result.global_step),
         **extra,
         "warnings": curves.warnings,
     }
     write_json(Path(out_dir) / LINEAGE_FILE, lineage)
+    write_jsonl(Path(out_dir) / PREFERENCE_DATA, rows)
     return lineage
+
+
+LOGGED = ("loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected", "logps/chosen", "logps/rejected", "kl")
+
+
+def log_summary(log_history: list[dict]) -> dict:
+    """The first and last logged training values (loss, DPO/KTO rewards and log-probabilities)
+    for lineage.json: whether the margin grew, and whether the chosen answers' likelihood fell."""
+    logged = [entry for entry in log_history if "loss" in entry and "train_loss" not in entry]
+    if not logged:
+        return {}
+    pick = lambda entry: {k: round(float(entry[k]), 4) for k in LOGGED if k in entry}
+    return {"first": {"step": logged[0].get("step"), **pick(logged[0])}, "last": {"step": logged[-1].get("step"), **pick(logged[-1])}}
+
+
+def reference_model(init: str, ref_policy: str, base_dir, parent_dir, model_params):
+    """The explicit frozen reference model trl needs, or None where trl makes it itself
+    (fresh adapter + base: adapter disabled; continued adapter + previous: a frozen copy)."""
+    if (init, ref_policy) in (("fresh", "base"), ("continue", "previous")):
+        return None
+    if ref_policy == "base":
+        ref = load_policy(base_dir, None, device=model_params.device, dtype=model_params.dtype).model
+    else:
+        ref = load_policy(base_dir, parent_dir, device=model_params.device, dtype=model_params.dtype).model.merge_and_unload()
+    ref.eval()
+    for parameter in ref.parameters():
+        parameter.requires_grad_(False)
+    return ref

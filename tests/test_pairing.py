@@ -50,3 +50,71 @@ def test_join_rejects_missing_judgments_and_unknown_ids():
         join_judged(prompts, gens, [{"id": "a", "sample": 0, "label": "Accept"}], paths)
     with pytest.raises(DataError, match=r"gen.jsonl, row 1, field 'id': 'b' is not in train.jsonl"):
         join_judged(prompts, [{"id": "b", "sample": 0, "response": "r"}], [], paths)
+
+
+def test_pairs_carry_their_method_and_stats_count_per_method():
+    items = [dict(i, method="indirect") for i in items_for(3, ["Refuse", "Accept"], "x")] + [dict(i, method="direct") for i in items_for(0, ["Accept", "Caution"], "h")]
+    kto, dpo, stats = make_pairs(items, 1)
+    assert {p["method"] for p in dpo} == {"indirect", "direct"}
+    assert stats["by_method"]["indirect"] == {"desirable": 1, "undesirable": 1, "dpo_pairs": 1, "dpo_pairs_harmless": 0}
+    assert stats["by_method"]["direct"]["dpo_pairs_harmless"] == 1
+
+
+def test_best_vs_random_pairs_the_best_with_a_seeded_lower_answer():
+    items = items_for(2, ["Refuse", "Caution", "Accept", "Accept"], "a")
+    picks = {make_pairs(items, 4, strategy="best_vs_random", seed=s)[1][0]["rejected_sample"] for s in range(20)}
+    assert picks == {1, 2, 3}  # Caution (0.5) and both Accepts (0) are all possible partners of the Refuse
+    _, again, _ = make_pairs(items, 4, strategy="best_vs_random", seed=3)
+    assert again == make_pairs(items, 4, strategy="best_vs_random", seed=3)[1]
+    assert all(p["chosen_sample"] == 0 for p in again)
+
+
+def test_all_pairs_takes_every_higher_lower_combination_largest_margin_first_with_a_cap():
+    items = items_for(2, ["Refuse", "Caution", "Accept"], "a")
+    _, dpo, _ = make_pairs(items, 10, strategy="all_pairs")
+    assert [(p["chosen_sample"], p["rejected_sample"], p["score_margin"]) for p in dpo] == [(0, 2, 1.0), (0, 1, 0.5), (1, 2, 0.5)]
+    _, capped, _ = make_pairs(items, 2, strategy="all_pairs")
+    assert len(capped) == 2 and capped[0]["score_margin"] == 1.0
+
+
+def test_min_score_margin_drops_half_point_pairs_and_counts_them():
+    items = items_for(2, ["Refuse", "Caution", "Accept"], "a")
+    _, dpo, stats = make_pairs(items, 10, strategy="all_pairs", min_score_margin=1.0)
+    assert [(p["chosen_sample"], p["rejected_sample"]) for p in dpo] == [(0, 2)]
+    assert stats["by_harm_level"]["2"]["below_min_margin"] == 2
+    _, none, stats = make_pairs(items_for(2, ["Caution", "Accept"], "b"), 2, min_score_margin=1.0)
+    assert none == [] and stats["by_harm_level"]["2"]["below_min_margin"] == 1
+
+
+def test_near_identical_pairs_are_filtered_and_counted():
+    items = items_for(3, ["Refuse", "Accept", "Accept"], "a")
+    items[0]["response"] = "I'm sorry, but I can't help with that. First, list each step."
+    items[1]["response"] = "Sure, but I can't help with that. First, list each step."
+    items[2]["response"] = "Sure. First, gather the records. Then, keep notes."
+    from careal.pairing import text_similarity
+
+    assert text_similarity(items[0]["response"], items[1]["response"]) > 0.7 > text_similarity(items[0]["response"], items[2]["response"])
+    _, kept, _ = make_pairs(items, 2)
+    _, filtered, stats = make_pairs(items, 2, max_text_similarity=0.7)
+    assert len(kept) == 2 and [p["rejected_sample"] for p in filtered] == [2]
+    assert stats["by_harm_level"]["3"]["near_identical"] == 1
+
+
+def test_balance_by_method_repeats_harmless_pairs_within_each_method():
+    def tagged(level, labels, pid, method):
+        return [dict(i, method=method) for i in items_for(level, labels, pid)]
+
+    items = (tagged(0, ["Accept", "Refuse"], "h1", "direct") + tagged(3, ["Refuse", "Accept"], "x1", "direct")
+             + tagged(0, ["Accept", "Refuse"], "h2", "role_play") + tagged(3, ["Refuse", "Accept"], "x2", "role_play")
+             + tagged(3, ["Refuse", "Accept"], "x3", "role_play") + tagged(3, ["Refuse", "Accept"], "x4", "role_play"))
+    _, pooled, _ = make_pairs(items, 1, True)
+    _, by_method, stats = make_pairs(items, 1, True, balance_by_method=True)
+    harmless = lambda pairs, m: sum(p["harmful_level"] == 0 and p["method"] == m for p in pairs)
+    assert harmless(by_method, "direct") == 1 and harmless(by_method, "role_play") == 3
+    assert stats["by_harm_level"]["0"]["dpo_pairs_repeated"] == 2
+    assert len(pooled) == 8 and harmless(pooled, "direct") + harmless(pooled, "role_play") == 4
+
+
+def test_unknown_strategy_is_an_error():
+    with pytest.raises(ValueError, match="unknown pairing strategy 'best'"):
+        make_pairs(items_for(3, ["Refuse", "Accept"]), strategy="best")
