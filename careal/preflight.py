@@ -57,17 +57,22 @@ def check_train_params(method: str, train) -> None:
         raise _error(f"params.yaml: train.batch_size must be at least 1, got {train.batch_size}")
 
 
+def check_kto_classes(rows: list[dict], path) -> None:
+    """KTO rows: both desirable and undesirable present (trl accepts one class silently)."""
+    n_desirable = sum(bool(r.get("label")) for r in rows)
+    n_undesirable = len(rows) - n_desirable
+    if n_desirable == 0 or n_undesirable == 0:
+        raise _error(
+            f"{path}: KTO needs both desirable and undesirable rows, got {n_desirable} desirable and "
+            f"{n_undesirable} undesirable (see pair_stats.json beside it). Sample more answers "
+            "(generate.samples), raise generate.temperature, or use train.method: dpo."
+        )
+
+
 def check_rows(method: str, rows: list[dict], batch_size: int, path) -> None:
     """Preference data: both KTO classes present, and at least one full batch of rows."""
     if method == "kto":
-        n_desirable = sum(bool(r.get("label")) for r in rows)
-        n_undesirable = len(rows) - n_desirable
-        if n_desirable == 0 or n_undesirable == 0:
-            raise _error(
-                f"{path}: KTO needs both desirable and undesirable rows, got {n_desirable} desirable and "
-                f"{n_undesirable} undesirable (see pair_stats.json beside it). Sample more answers "
-                "(generate.samples), raise generate.temperature, or use train.method: dpo."
-            )
+        check_kto_classes(rows, path)
     what = "KTO rows" if method == "kto" else "DPO pairs"
     if len(rows) < batch_size:
         raise _error(

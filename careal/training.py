@@ -28,6 +28,7 @@ from pathlib import Path
 from careal.errors import CarealError
 from careal.jsonio import read_jsonl, write_json, write_jsonl
 from careal.modeling import LINEAGE_FILE, dir_sha256, file_sha256, has_adapter, load_policy, read_base
+from careal.preflight import check_kto_classes
 
 KTO_FIELDS = ("prompt", "completion", "label")
 DPO_FIELDS = ("prompt", "chosen", "rejected")
@@ -139,14 +140,7 @@ def build_dataset(method: str, rows: list[dict], tokenizer, path, seed: int, bat
 
     if method == "kto":
         _check_fields(rows, KTO_FIELDS, path)
-        n_desirable = sum(bool(r["label"]) for r in rows)
-        n_undesirable = len(rows) - n_desirable
-        if n_desirable == 0 or n_undesirable == 0:
-            raise CarealError(
-                f"{path}: KTO needs both desirable and undesirable rows, got {n_desirable} desirable and "
-                f"{n_undesirable} undesirable (see pair_stats.json beside it). Sample more answers "
-                "(generate.samples), raise generate.temperature, or use train.method: dpo."
-            )
+        check_kto_classes(rows, path)
         records = [{**_conversation(tokenizer, r["prompt"], "completion", r), "label": bool(r["label"])} for r in rows]
     else:
         _check_fields(rows, DPO_FIELDS, path)

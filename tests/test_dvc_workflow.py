@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from careal.scoring import HEADLINE_KEYS
-from tests.test_pipeline_e2e import REDUCED, ROOT, ran_stages, run
+from tests.test_pipeline_e2e import copy_reduced_project, ran_stages, run
 
 pytestmark = pytest.mark.slow
 CAREAL = [sys.executable, "-m", "careal.cli"]
@@ -27,19 +27,7 @@ CAREAL = [sys.executable, "-m", "careal.cli"]
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A reduced copy of the repo, run once with `dvc repro` and committed."""
-    dest = tmp_path_factory.mktemp("dvcx") / "careal"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if name.startswith(("data/", "models/", "metrics/")) or not (ROOT / name).is_file():
-            continue
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, dest / name)
-    params = yaml.safe_load((dest / "params.yaml").read_text())
-    for section, values in REDUCED.items():
-        params[section] = values if section == "cycles" else {**params[section], **values}
-    params["train"]["method"] = "kto"  # the reduced policy's samples tie too often for DPO pairs
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (dest / "dvc.lock").unlink(missing_ok=True)
+    dest = copy_reduced_project(tmp_path_factory.mktemp("dvcx") / "careal")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(dest),
            "GIT_AUTHOR_NAME": "careal-test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
            "GIT_COMMITTER_NAME": "careal-test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}

@@ -38,9 +38,9 @@ def ran_stages(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    dest = tmp_path_factory.mktemp("e2e") / "careal"
+def copy_reduced_project(dest: Path) -> Path:
+    """A copy of the repo's code (no data, models, metrics or dvc.lock) with REDUCED params and
+    KTO (the reduced policy's samples tie too often for DPO pairs)."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for name in files:
         if name.startswith(("data/", "models/", "metrics/")) or not (ROOT / name).is_file():
@@ -53,6 +53,12 @@ def project(tmp_path_factory):
     params["train"]["method"] = "kto"
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (dest / "dvc.lock").unlink(missing_ok=True)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    dest = copy_reduced_project(tmp_path_factory.mktemp("e2e") / "careal")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "GIT_AUTHOR_NAME": "careal-test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
            "GIT_COMMITTER_NAME": "careal-test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-import yaml
 
-from test_pipeline_e2e import REDUCED
+from tests.test_pipeline_e2e import copy_reduced_project
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT_ROOTS = ("data", "models", "metrics")
@@ -34,18 +33,7 @@ KEY_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB
 
 
 def make_project(dest: Path) -> Path:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if name.startswith(("data/", "models/", "metrics/")) or not (ROOT / name).is_file():
-            continue
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
-        (dest / name).write_bytes((ROOT / name).read_bytes())
-    params = yaml.safe_load((dest / "params.yaml").read_text())
-    for section, values in REDUCED.items():
-        params[section] = values if section == "cycles" else {**params[section], **values}
-    params["train"]["method"] = "kto"
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (dest / "dvc.lock").unlink(missing_ok=True)
+    copy_reduced_project(dest)
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     return dest
 
