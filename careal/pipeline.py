@@ -130,12 +130,14 @@ def run_judge(params: Params, cycle: str) -> dict:
     return _judge_file(params.judge.train, cycle_dir(cycle) / "generations.jsonl", cycle_dir(cycle) / "judgments.jsonl", parent)
 
 
+@stage_outputs("judge_reliability")
 def run_judge_reliability(params: Params, cycle: str) -> dict:
-    """metrics/judges/cK.json and plots/judges/cK.csv: the training judge's labels of cycle cK's
-    answers (judgments.jsonl) against the eval judge's labels of the same answers, and both
-    against gold labels where there are any (careal/judges/reliability_report.py)."""
+    """metrics/judges/cK.json (the headline), metrics/judges/details/cK.json (the whole report)
+    and plots/judges/cK.csv: the training judge's labels of cycle cK's answers (judgments.jsonl)
+    against the eval judge's labels of the same answers, and both against gold labels where
+    there are any (careal/judges/reliability_report.py)."""
     from careal.judges import judge_records, make_judge
-    from careal.judges.reliability_report import gold_labels, reliability_report
+    from careal.judges.reliability_report import gold_labels, reliability_headline, reliability_report
 
     parent = params.parent(cycle)
     generations = read_jsonl(cycle_dir(cycle) / "generations.jsonl")
@@ -147,7 +149,8 @@ def run_judge_reliability(params: Params, cycle: str) -> dict:
     gold = gold_labels(params.judge.gold, params.model.base, generations)
     report, pairs = reliability_report(prompts, generations, train, evaluated, gold, cycle_dir(cycle) / "judgments.jsonl")
     report["eval_judge_run"] = stats
-    write_json(METRICS / "judges" / f"{cycle}.json", report)
+    write_json(METRICS / "judges" / "details" / f"{cycle}.json", report)
+    write_json(METRICS / "judges" / f"{cycle}.json", reliability_headline(report))
     write_csv_pairs(JUDGE_PLOTS / f"{cycle}.csv", pairs)
     return report
 

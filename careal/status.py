@@ -238,7 +238,7 @@ def _lookup_or_none(context: dict, dotted: str):
         return None
 
 
-MAX_DETAILS = 6
+MAX_DETAILS = 10
 SYMBOL = {"up to date": "ok", "changed": "CHANGED", "stale": "stale", "not run": "not run"}
 
 
@@ -270,7 +270,8 @@ def format_status(root: Path = Path(".")) -> str:
             cells.append(SYMBOL[st.state] if st else "-")
         rows.append([policy, *cells])
     lines.append(table(["cycle", *STAGE_ORDER], rows))
-    pending = [s for s in states if s.state != "up to date"]
+    # what changed first (the causes), then what is stale because of it, then what never ran
+    pending = sorted((s for s in states if s.state != "up to date"), key=lambda s: ("changed", "stale", "not run").index(s.state))
     for s in pending[:MAX_DETAILS]:
         lines.append(f"  {s.name}: {s.state}" + (f" ({'; '.join(s.reasons[:3])}{' ...' if len(s.reasons) > 3 else ''})" if s.reasons else ""))
     if len(pending) > MAX_DETAILS:

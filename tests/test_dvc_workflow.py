@@ -52,14 +52,15 @@ def test_headline_metrics_are_declared_and_breakdowns_are_not(project):
         assert "discrimination" in breakdown["by_method"]["direct"]
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], dest, env))
     files = {path for rev in shown.values() for path in rev["data"]}
-    assert files == {"metrics/c0.json", "metrics/c1.json", "metrics/c2.json"}
+    # the policies' headline numbers and the judges' reliability headline; no breakdown, no details
+    assert files == {"metrics/c0.json", "metrics/c1.json", "metrics/c2.json", "metrics/judges/c1.json", "metrics/judges/c2.json"}
     table = run(["dvc", "exp", "show", "--md", "--no-pager", "--only-changed"], dest, env)
     header = table.splitlines()[0]
-    # 3 policies x the headline keys, not hundreds of breakdown columns
-    assert header.count("metrics/") <= 3 * len(HEADLINE_KEYS) + 3, header
+    # 3 policies x the headline keys (+ 2 cycles' judge headlines), not hundreds of breakdown columns
+    assert header.count("metrics/") <= 3 * len(HEADLINE_KEYS) + 2 * 12 + 3, header
     wide = run(["dvc", "exp", "show", "--md", "--no-pager"], dest, env).splitlines()[0]
     # (metrics/breakdown may appear as a dep column of summarise; its contents never as metrics)
-    assert "by_method" not in wide and "label_counts" not in wide and "by_harm_level" not in wide
+    assert "by_method" not in wide and "label_counts" not in wide and "by_harm_level" not in wide and "confusion" not in wide
 
 
 def test_status_is_fast_and_agrees_with_dvc_status(project):
@@ -143,7 +144,7 @@ def test_cycles_add_reruns_only_the_new_cycle_and_md_report_shows_the_change(pro
     run([*CAREAL, "cycles", "add"], dest, env)
     assert "c3: {prev: c2}" in (dest / "params.yaml").read_text()
     output = run(["dvc", "repro"], dest, env)
-    assert ran_stages(output) == {"generate@c3", "judge@c3", "pair@c3", "train@c3", "evaluate@c3", "summarise"}
+    assert ran_stages(output) == {"generate@c3", "judge@c3", "pair@c3", "train@c3", "evaluate@c3", "summarise", "judge_reliability@c3"}
     assert "nothing to do" in run([*CAREAL, "status"], dest, env)
     md = run([*CAREAL, "report", "--md", "--against", "HEAD"], dest, env)
     lines = [line for line in md.splitlines() if line.startswith("| c")]
@@ -277,9 +278,11 @@ def test_two_branches_diff_their_params_and_metrics(project):
     run(["git", "add", "-A"], dest, env)
     run(["git", "commit", "-qm", "beta 0.3"], dest, env)
     params_diff = json.loads(run(["dvc", "params", "diff", "main", "beta03", "--json"], dest, env))
-    assert params_diff["params.yaml"]["train.beta"] == {"old": 0.1, "new": 0.3}
+    assert {k: params_diff["params.yaml"]["train.beta"][k] for k in ("old", "new")} == {"old": 0.1, "new": 0.3}
     metrics_diff = json.loads(run(["dvc", "metrics", "diff", "main", "beta03", "--all", "--json"], dest, env))
-    assert set(metrics_diff) == {f"metrics/{p}.json" for p in ("c0", "c1", "c2", "c3")}
+    policies = {f"metrics/{p}.json" for p in ("c0", "c1", "c2", "c3")}
+    judges = {f"metrics/judges/{c}.json" for c in ("c1", "c2", "c3")}
+    assert set(metrics_diff) == policies | judges
     for key in HEADLINE_KEYS:
         assert set(metrics_diff["metrics/c3.json"][key]) >= {"old", "new"}
     # the branches trained different adapters (the reduced policy's metrics may still tie)

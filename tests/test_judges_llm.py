@@ -270,8 +270,12 @@ def test_self_judge_and_reliability_in_the_pipeline_by_params_only(tiny_project,
     assert judgments[0]["judge"]["kind"] == "self" and judgments[0]["judge"]["policy"] == "c0"
     assert pipeline.run_judge(params, "c1")["cache_hits"] == 32
     report = pipeline.run_judge_reliability(params, "c1")
-    saved = read_json("metrics/judges/c1.json")
+    saved = read_json("metrics/judges/details/c1.json")
     assert saved == json.loads(json.dumps(report))
+    from careal.judges.reliability_report import HEADLINE_KEYS
+
+    headline = read_json("metrics/judges/c1.json")
+    assert list(headline) == list(HEADLINE_KEYS) and headline["kappa"] == saved["kappa"] and headline["n"] == 32
     assert saved["n"] == 32 and saved["train_judge"] == "self" and saved["eval_judge"] == "rules"
     assert sum(sum(row.values()) for row in saved["confusion"].values()) == 32
     assert set(saved["accept_rate_by_level"]["train"]) <= {"0", "1", "2", "3"}

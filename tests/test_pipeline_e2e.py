@@ -76,8 +76,10 @@ def test_full_repro_then_noop_then_targeted_rerun(project):
         breakdown = json.loads((dest / f"metrics/breakdown/{policy}.json").read_text())
         assert set(breakdown["by_harm_level"]) == {"0", "1", "2", "3"}
     assert (dest / "models/c2/adapter_config.json").exists()
-    reliability = json.loads((dest / "metrics/judges/c1.json").read_text())
+    reliability = json.loads((dest / "metrics/judges/details/c1.json").read_text())
     assert reliability["n"] == 64 and reliability["gold"]["source"] == "tiny_styles"
+    headline = json.loads((dest / "metrics/judges/c1.json").read_text())
+    assert headline["n"] == 64 and headline["agreement"] == reliability["agreement"] and "confusion" not in headline
     assert (dest / "plots/judges/c1.csv").read_text().startswith("id,sample,train_judge,eval_judge\n")
     assert (dest / "data/cycles/c1/kto.jsonl").exists() and (dest / "data/cycles/c1/dpo.jsonl").exists()
 

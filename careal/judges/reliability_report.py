@@ -99,3 +99,36 @@ def reliability_report(prompts: list[dict], generations: list[dict], train: list
             report["gold"]["train"] = rel.against_gold([train_labels[i] for i in known], gold_known, LABELS)
             report["gold"]["eval"] = rel.against_gold([eval_labels[i] for i in known], gold_known, LABELS)
     return report, rows
+
+
+#: The numbers declared as the DVC metric ``metrics/judges/cK.json``: few enough for
+#: ``dvc exp show`` / ``dvc metrics diff``. The whole report is ``metrics/judges/details/cK.json``.
+HEADLINE_KEYS = (
+    "n", "train_judge", "eval_judge", "agreement", "kappa", "train_accept_rate", "eval_accept_rate",
+    "gold_n", "train_gold_accuracy", "train_gold_macro_f1", "eval_gold_accuracy", "eval_gold_macro_f1",
+)
+
+
+def reliability_headline(report: dict) -> dict:
+    """The headline of a reliability report (HEADLINE_KEYS; None where a figure does not exist)."""
+
+    def accept_share(side: str):
+        counts = report["label_counts"][side]
+        total = sum(counts.values())
+        return counts["Accept"] / total if total else None
+
+    gold = report.get("gold") or {}
+    return {
+        "n": report["n"],
+        "train_judge": report["train_judge"],
+        "eval_judge": report["eval_judge"],
+        "agreement": report["agreement"],
+        "kappa": report["kappa"],
+        "train_accept_rate": accept_share("train"),
+        "eval_accept_rate": accept_share("eval"),
+        "gold_n": gold.get("n"),
+        "train_gold_accuracy": (gold.get("train") or {}).get("accuracy"),
+        "train_gold_macro_f1": (gold.get("train") or {}).get("macro_f1"),
+        "eval_gold_accuracy": (gold.get("eval") or {}).get("accuracy"),
+        "eval_gold_macro_f1": (gold.get("eval") or {}).get("macro_f1"),
+    }
