@@ -36,6 +36,15 @@ def small_params(tmp_base: Path | None = None):
 
 
 @pytest.fixture(scope="session")
+def reduced_run(tmp_path_factory) -> dict:
+    """One `dvc repro` of the reduced embedded default, network blocked and fake keys planted,
+    shared by the end-to-end modules (tests/reduced.py). Read it; change only a copy_of(it)."""
+    from tests.reduced import make_reduced_run
+
+    return make_reduced_run(tmp_path_factory.mktemp("reduced_run") / "careal")
+
+
+@pytest.fixture(scope="session")
 def tiny_project(tmp_path_factory):
     """A project folder with prepared data and a bootstrapped tiny model (built once)."""
     from careal import pipeline

@@ -1,4 +1,4 @@
-"""The DVC side of careal on one reduced run (tests/test_pipeline_e2e.py's REDUCED), shared by
+"""The DVC side of careal on one reduced run (tests/reduced.py), shared by
 every test here: headline metrics vs breakdowns, `careal status` against `dvc status`, the
 plots, the offline HTML report in headless Chromium, the Markdown report against a revision,
 and `careal cycles add` rerunning only the new cycle. Tests run in file order on one project."""
@@ -18,24 +18,20 @@ import pytest
 import yaml
 
 from careal.scoring import HEADLINE_KEYS
-from tests.test_pipeline_e2e import copy_reduced_project, ran_stages, run
+from tests.reduced import base_env, copy_of, ran_stages, run
 
 pytestmark = pytest.mark.slow
 CAREAL = [sys.executable, "-m", "careal.cli"]
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """A reduced copy of the repo, run once with `dvc repro` and committed."""
-    dest = copy_reduced_project(tmp_path_factory.mktemp("dvcx") / "careal")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(dest),
-           "GIT_AUTHOR_NAME": "careal-test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
-           "GIT_COMMITTER_NAME": "careal-test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
-    run(["git", "init", "-q", "-b", "main"], dest, env)
-    output = run(["dvc", "repro"], dest, env)
+def project(reduced_run, tmp_path_factory):
+    """A copy of the shared reduced run (tests/reduced.py), committed."""
+    dest = copy_of(reduced_run, tmp_path_factory.mktemp("dvcx") / "careal")
+    env = {**base_env(), "PYTHONPATH": str(dest)}
     run(["git", "add", "-A"], dest, env)
     run(["git", "commit", "-qm", "reduced run"], dest, env)
-    return dest, env, output
+    return dest, env, reduced_run["log"]
 
 
 def test_headline_metrics_are_declared_and_breakdowns_are_not(project):

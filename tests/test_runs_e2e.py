@@ -1,7 +1,7 @@
-"""Two clean `dvc repro` runs of the reduced default (tests/test_pipeline_e2e.py's REDUCED) in
+"""Two clean `dvc repro` runs of the reduced default (tests/reduced.py) in
 separate project copies and processes:
 
-- run A runs with every internet socket and host lookup blocked and logged (tests/netguard, in
+- run A (the session's shared reduced run) runs with every internet socket and host lookup blocked and logged (tests/netguard, in
   DVC's process and every stage's) and with fake API keys planted in the environment: nothing
   may try the network, and no key may appear in any output, log, lineage file or lock file;
 - run B is an ordinary run: every DVC output (generations, judgments, preference files,
@@ -17,32 +17,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import uuid
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.test_pipeline_e2e import copy_reduced_project
+from tests.reduced import CANARY, base_env, copy_reduced_project
 
-ROOT = Path(__file__).resolve().parents[1]
 OUTPUT_ROOTS = ("data", "models", "metrics")
-CANARY = f"sk-careal-canary-{uuid.uuid4().hex}"
-KEY_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "CAREAL_JUDGE_API_KEY")
-
-
-def make_project(dest: Path) -> Path:
-    copy_reduced_project(dest)
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-    return dest
-
-
-def base_env() -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in KEY_VARS and not k.startswith("CAREAL_")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["PYTHONPATH"] = str(ROOT)
-    return env
 
 
 def run(cmd, cwd, env, ok=True):
@@ -62,17 +44,13 @@ def output_hashes(project: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    a = make_project(tmp_path_factory.mktemp("run_a"))
-    b = make_project(tmp_path_factory.mktemp("run_b"))
-    guard_log = a / "netguard.log"
-    env_a = {**base_env(), "PYTHONPATH": f"{ROOT / 'tests' / 'netguard'}{os.pathsep}{ROOT}", "CAREAL_NETGUARD_LOG": str(guard_log)}
-    env_a.update({var: CANARY for var in KEY_VARS})
-    started = time.monotonic()
-    result_a = run(["dvc", "repro"], a, env_a)
-    seconds_a = time.monotonic() - started
+def runs(reduced_run, tmp_path_factory):
+    """Run A is the session's shared reduced run (network blocked, keys planted); run B an
+    ordinary `dvc repro` of a fresh copy of the code, in another process and folder."""
+    b = copy_reduced_project(tmp_path_factory.mktemp("run_b") / "careal")
     run(["dvc", "repro"], b, base_env())
-    return {"a": a, "b": b, "log_a": result_a.stdout + result_a.stderr, "guard_log": guard_log, "env_a": env_a, "seconds_a": seconds_a}
+    a = reduced_run
+    return {"a": a["project"], "b": b, "log_a": a["log"], "guard_log": a["guard_log"], "env_a": a["env"], "seconds_a": a["seconds"]}
 
 
 def test_the_default_pipeline_makes_no_network_connection(runs):
