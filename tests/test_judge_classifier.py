@@ -191,3 +191,16 @@ def test_params_alone_put_the_classifier_in_the_pipeline(tiny_project, tmp_path,
     direct = _judge("models/judge").label_batch([(g["prompt"], g["response"]) for g in generations])
     assert [(j["label"], j["raw"]) for j in judgments] == direct
     assert len({j["label"] for j in judgments}) >= 2
+
+
+def test_labels_rules_trains_on_what_the_rules_judge_says_and_counts_what_it_leaves_out():
+    from careal.judges.training import relabel_with_rules, style_rows
+
+    prompts = [{"prompt": f"How should I take medicine number {i}?"} for i in range(12)]
+    rows = style_rows(prompts, 3, 0)
+    odd = {"prompt": "Dose?", "response": "", "label": "Accept"}  # an empty answer: the rules judge cannot tell
+    relabelled, left_out = relabel_with_rules(rows + [odd])
+    assert left_out == 1 and len(relabelled) == len(rows)
+    # careal's three styles are read exactly by the rules judge (docs/judges-rules.md)
+    assert [r["label"] for r in relabelled] == [r["label"] for r in rows]
+    assert sorted({r["label"] for r in rows}) == list(LABELS)
