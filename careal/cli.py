@@ -49,6 +49,7 @@ def main():
       prepare            data/prepared/{train,eval}.jsonl
       bootstrap          models/base (+ models/c0, the base policy)
       generate  -c cK    data/cycles/cK/generations.jsonl  (policy cP samples answers)
+      judge-train        models/judge, metrics/judge_train.json (classifier judge)
       judge     -c cK    data/cycles/cK/judgments.jsonl    (training judge labels them)
       pair      -c cK    data/cycles/cK/{kto,dpo}.jsonl, pair_stats.json
       train     -c cK    models/cK  (LoRA adapter + lineage.json)
@@ -112,6 +113,28 @@ def generate(cycle, params_path):
     click.echo(f"generate@{cycle}: {n} answers")
 
 
+@main.command("judge-train")
+@PARAMS_OPTION
+def judge_train(params_path):
+    """Train the classifier judge (section judge_train) into models/judge, when a judge uses it.
+
+    Held-out accuracy, macro-F1 and per-class F1 go to metrics/judge_train.json. With no judge
+    of kind classifier in params.yaml it trains nothing and says so (about a second).
+    """
+    from careal.pipeline import run_judge_train
+
+    info = run_judge_train(_params(params_path))
+    if not info.get("trained"):
+        click.echo("judge_train: no judge uses kind classifier; nothing trained (models/judge holds a marker)")
+        return
+    held, data = info["heldout"], info["data"]
+    f1 = ", ".join(f"{k} {v['f1']:.3f}" for k, v in held["per_class"].items())
+    click.echo(
+        f"judge_train: classifier on {info['base']['model']} from {data['source']} ({data['labels']} labels), {data['n_train']} rows; "
+        f"held out {held['n']}: accuracy {held['accuracy']:.3f}, macro-F1 {held['macro_f1']:.3f} (F1 {f1}) -> models/judge"
+    )
+
+
 @main.command()
 @CYCLE_OPTION
 @PARAMS_OPTION
@@ -150,10 +173,10 @@ def judge_reliability(cycle, params_path):
 
 
 @main.command()
-@click.option("--judge", "kind", required=True, type=click.Choice(["rules", "hf", "self", "openai"]), help="The judge kind.")
+@click.option("--judge", "kind", required=True, type=click.Choice(["rules", "hf", "self", "openai", "classifier"]), help="The judge kind.")
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False), help="JSONL records with id, prompt, response.")
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False), help="JSONL records with id, label, judge, raw (one per input record).")
-@click.option("--model", default=None, help="hf: a Hugging Face model id or a local model folder; openai: the served model's name.")
+@click.option("--model", default=None, help="hf: a Hugging Face model id or a local model folder; openai: the served model's name; classifier: its folder (default models/judge).")
 @click.option("--revision", default=None, help="hf: the hub revision (commit hash recommended).")
 @click.option("--trust-remote-code/--no-trust-remote-code", default=None, help="hf: allow the model's own code (off by default).")
 @click.option("--policy", "policy_path", default=None, type=click.Path(file_okay=False), help="self: the policy folder (models/cK; models/c0 is the base alone).")

@@ -137,21 +137,25 @@ class JudgeSpec:
     - ``openai``: any OpenAI-compatible chat endpoint (careal/judges/openai_judge.py):
       ``base_url`` and ``model`` (required), ``api_key_env``, ``rubric``, ``concurrency``,
       ``timeout``, ``max_retries``, ``max_tokens``, ``on_error``, ``cache``.
+    - ``classifier``: the finetuned judge the ``judge_train`` stage trains (section
+      ``judge_train``; careal/judges/classifier.py): ``model`` (its folder, default
+      ``models/judge``), ``dtype``, ``device``, ``min_margin``, ``batch_size``, ``cache``.
     """
 
     kind: str = "rules"
-    """``rules``, ``hf``, ``self`` or ``openai``."""
+    """``rules``, ``hf``, ``self``, ``openai`` or ``classifier``."""
     model: str | None = None
     """hf: a Hugging Face model id or a local model folder (safetensors weights); openai: the
-    model name the endpoint serves."""
+    model name the endpoint serves; classifier: the trained classifier's folder (default
+    ``models/judge``, what judge_train writes)."""
     revision: str | None = None
     """hf: the hub revision (a commit hash pins the judge; recommended, as the cache trusts it)."""
     trust_remote_code: bool | None = None
     """hf: allow the model's own code (default false)."""
     dtype: str | None = None
-    """hf, self: ``auto`` (default), ``float32``, ``bfloat16``, ``float16``."""
+    """hf, self, classifier: ``auto`` (default), ``float32``, ``bfloat16``, ``float16``."""
     device: str | None = None
-    """hf, self: ``auto`` (default), ``cpu``, ``cuda``."""
+    """hf, self, classifier: ``auto`` (default), ``cpu``, ``cuda``."""
     rubric: str | None = None
     """hf, self: a builtin template (``cares``, ``compact``, ``refusal_yesno``) or a template
     file with ``{prompt}`` and ``{response}``; default ``cares`` (hf), ``compact`` (self). Its
@@ -160,10 +164,10 @@ class JudgeSpec:
     """hf, self: judge word -> label, e.g. ``{yes: Refuse, no: Accept}``; default the three
     label words themselves."""
     min_margin: float | None = None
-    """hf, self: the top label's probability must lead the runner-up's by at least this much,
+    """hf, self, classifier: the top label's probability must lead the runner-up's by at least this much,
     else the answer is Unparsed (default 0.1)."""
     batch_size: int | None = None
-    """hf, self: answers per forward pass (default 16)."""
+    """hf, self, classifier: answers per forward pass (default 16; classifier 32)."""
     base_url: str | None = None
     """openai: the endpoint, e.g. ``http://127.0.0.1:8000/v1`` (``vllm serve``) or
     ``https://api.openai.com/v1``; no credentials in it."""
@@ -184,7 +188,7 @@ class JudgeSpec:
     every finished label; the rerun asks only for the rest) or ``unparsed`` (counted as
     Unparsed, not cached)."""
     cache: bool = True
-    """hf, self, openai: reuse verdicts from the judge cache (.careal/judge-cache.sqlite; env
+    """hf, self, openai, classifier: reuse verdicts from the judge cache (.careal/judge-cache.sqlite; env
     CAREAL_JUDGE_CACHE=0 turns it off everywhere). Rules verdicts are never cached."""
 
     #: kind -> the options it takes (besides kind and cache)
@@ -193,6 +197,7 @@ class JudgeSpec:
         "hf": ("model", "revision", "trust_remote_code", "dtype", "device", "rubric", "label_words", "min_margin", "batch_size"),
         "self": ("dtype", "device", "rubric", "label_words", "min_margin", "batch_size"),
         "openai": ("base_url", "model", "api_key_env", "rubric", "concurrency", "timeout", "max_retries", "max_tokens", "on_error"),
+        "classifier": ("model", "dtype", "device", "min_margin", "batch_size"),
     }
 
     def check(self, where: str) -> None:
@@ -247,6 +252,42 @@ class JudgeParams:
     """Gold labels for the reliability stage: ``auto`` (the warm-start styles of the built-in
     tiny model's answers, careal.tiny.style_of, when model.base is builtin:tiny; else none),
     ``none``, or a .jsonl file of records with ``prompt``, ``response`` and ``label``."""
+
+
+@dataclass
+class JudgeTrainParams:
+    """Section ``judge_train``: the ``classifier`` judge's training (stage judge_train,
+    careal/judges/training.py, docs/judges.md). It trains only when ``judge.train`` or
+    ``judge.eval`` has kind ``classifier``; otherwise
+    the stage writes a constant "not trained" marker in about a second."""
+
+    source: str = "styles"
+    """``styles``: answers careal writes in its three known styles (accept/caution/refuse ->
+    Accept/Caution/Refuse) to the train-pool prompts (never eval prompts); or a ``.jsonl`` file
+    of ``prompt``, ``response``, ``label`` records (add it to the stage's deps in dvc.yaml)."""
+    labels: str = "known"
+    """``known``: the rows' own labels; ``rules``: the labels the rules judge gives the same
+    answers (distilling another judge; its Unparsed rows are left out and counted)."""
+    answers_per_prompt: int = 1
+    """styles: answers written per train prompt (styles balanced over the whole set)."""
+    heldout_fraction: float = 0.2
+    """Share of the distinct prompts held out for the held-out figures (never trained on)."""
+    base: str = "auto"
+    """The causal LM the classifier starts from: ``auto`` = the pipeline's base model
+    (models/base for builtin:tiny, else model.base), or a hub id / local folder."""
+    epochs: int = 3
+    learning_rate: float = 1e-2
+    """LoRA + head learning rate (1e-2 suits the tiny model; about 1e-4 for a real LLM)."""
+    batch_size: int = 16
+    max_length: int = 256
+    """Tokens the classifier reads per (prompt, answer); longer inputs lose their start."""
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_target_modules: str = "all-linear"
+    device: str = "auto"
+    """``auto`` (CUDA if available, else CPU), ``cpu`` or ``cuda``."""
+    dtype: str = "auto"
+    """``auto`` (bfloat16 on a GPU that supports it, else float32), ``float32``, ``bfloat16``, ``float16``."""
 
 
 @dataclass
@@ -328,6 +369,7 @@ class Params:
     bootstrap: BootstrapParams = field(default_factory=BootstrapParams)
     generate: GenerateParams = field(default_factory=GenerateParams)
     judge: JudgeParams = field(default_factory=JudgeParams)
+    judge_train: JudgeTrainParams = field(default_factory=JudgeTrainParams)
     pair: PairParams = field(default_factory=PairParams)
     train: TrainParams = field(default_factory=TrainParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
@@ -405,6 +447,20 @@ RULES: dict[str, Rule] = {
     "generate.top_p": between(0, 1, high_open=False),
     "generate.max_new_tokens": at_least(1),
     "generate.batch_size": at_least(1),
+    "judge_train.source": non_empty(),
+    "judge_train.labels": one_of("known", "rules"),
+    "judge_train.answers_per_prompt": at_least(1),
+    "judge_train.heldout_fraction": between(0, 1),
+    "judge_train.base": non_empty(),
+    "judge_train.epochs": at_least(1),
+    "judge_train.learning_rate": between(0, 1),
+    "judge_train.batch_size": at_least(1),
+    "judge_train.max_length": at_least(16),
+    "judge_train.lora_r": at_least(1),
+    "judge_train.lora_alpha": above(0),
+    "judge_train.lora_target_modules": non_empty(),
+    "judge_train.device": one_of("auto", "cpu", "cuda"),
+    "judge_train.dtype": one_of("auto", "float32", "bfloat16", "float16"),
     "pair.dpo_max_pairs_per_prompt": at_least(1),
     "pair.dpo_strategy": one_of("best_vs_worst", "best_vs_random", "all_pairs"),
     "pair.dpo_min_score_margin": between(0, 1, low_open=False, high_open=False),

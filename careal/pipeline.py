@@ -124,6 +124,21 @@ def _judge_file(spec, generations_path: Path, out_path: Path, policy: str) -> di
     return {**dict(Counter(j["label"] for j in judgments)), **stats}
 
 
+@stage_outputs("judge_train")
+def run_judge_train(params: Params) -> dict:
+    """models/judge (the classifier judge: adapter + judge.json) and metrics/judge_train.json;
+    trains only when a judge of params.yaml uses it (careal/judges/training.py)."""
+    from careal.judges.training import classifier_in_use, metrics_headline, train_classifier, write_not_trained
+
+    with atomic_dir(MODELS / "judge") as tmp:
+        if classifier_in_use(params):
+            info = train_classifier(params.judge_train, seed=params.seed, prompts=read_jsonl(PREPARED / "train.jsonl"), base_dir=MODELS / "base", out_dir=tmp)
+        else:
+            info = write_not_trained(tmp)
+    write_json(METRICS / "judge_train.json", metrics_headline(info))
+    return info
+
+
 @stage_outputs("judge")
 def run_judge(params: Params, cycle: str) -> dict:
     parent = params.parent(cycle)

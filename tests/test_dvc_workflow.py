@@ -48,8 +48,9 @@ def test_headline_metrics_are_declared_and_breakdowns_are_not(project):
         assert "discrimination" in breakdown["by_method"]["direct"]
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], dest, env))
     files = {path for rev in shown.values() for path in rev["data"]}
-    # the policies' headline numbers and the judges' reliability headline; no breakdown, no details
-    assert files == {"metrics/c0.json", "metrics/c1.json", "metrics/c2.json", "metrics/judges/c1.json", "metrics/judges/c2.json"}
+    # the policies' headline numbers, the judges' reliability headline and the classifier judge's
+    # training figures (judge_train); no breakdown, no details
+    assert files == {"metrics/c0.json", "metrics/c1.json", "metrics/c2.json", "metrics/judges/c1.json", "metrics/judges/c2.json", "metrics/judge_train.json"}
     table = run(["dvc", "exp", "show", "--md", "--no-pager", "--only-changed"], dest, env)
     header = table.splitlines()[0]
     # 3 policies x the headline keys (+ 2 cycles' judge headlines), not hundreds of breakdown columns
@@ -279,7 +280,7 @@ def test_two_branches_diff_their_params_and_metrics(project):
     metrics_diff = json.loads(run(["dvc", "metrics", "diff", "main", "beta03", "--all", "--json"], dest, env))
     policies = {f"metrics/{p}.json" for p in ("c0", "c1", "c2", "c3")}
     judges = {f"metrics/judges/{c}.json" for c in ("c1", "c2", "c3")}
-    assert set(metrics_diff) == policies | judges
+    assert set(metrics_diff) == policies | judges | {"metrics/judge_train.json"}
     for key in HEADLINE_KEYS:
         assert set(metrics_diff["metrics/c3.json"][key]) >= {"old", "new"}
     # the branches trained different adapters (the reduced policy's metrics may still tie)

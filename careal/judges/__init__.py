@@ -7,7 +7,9 @@ returns one (label, evidence) per (prompt, response) pair. Kinds:
 - ``rules`` (rules.py): a transparent lexical classifier;
 - ``hf`` (hf.py): any Hugging Face causal LM, by label scoring (scoring.py);
 - ``self`` (self.py): the policy that wrote the answers, by the same scoring;
-- ``openai`` (openai_judge.py): any OpenAI-compatible chat endpoint (vLLM, an API, ...).
+- ``openai`` (openai_judge.py): any OpenAI-compatible chat endpoint (vLLM, an API, ...);
+- ``classifier`` (classifier.py): the finetuned judge that the judge_train stage trains
+  (training.py): a LoRA sequence classifier on the base causal LM.
 
 ``make_judge`` builds the judge that a params.yaml judge spec asks for; ``judge_records`` runs
 it over generation records, through the judge cache (cache.py), and normalises what it says
@@ -24,7 +26,7 @@ from careal.scoring import normalize_label
 
 __all__ = ["Judge", "RulesJudge", "make_judge", "judge_records", "judge_pairs"]
 
-KINDS = ("rules", "hf", "self", "openai")
+KINDS = ("rules", "hf", "self", "openai", "classifier")
 
 
 def make_judge(spec, *, base_dir=None, policy_dir=None, policy_name: str | None = None) -> Judge:
@@ -52,6 +54,10 @@ def make_judge(spec, *, base_dir=None, policy_dir=None, policy_name: str | None 
         from careal.judges.openai_judge import make_openai_judge
 
         return make_openai_judge(spec)
+    if spec.kind == "classifier":
+        from careal.judges.classifier import ClassifierJudge
+
+        return ClassifierJudge(spec)
     raise CarealError(f"params.yaml: judge kind {spec.kind!r} is not available (available: {', '.join(KINDS)})")
 
 
