@@ -93,6 +93,11 @@ class BootstrapParams:
     """Judge-task warm-start examples per train prompt (careal/judges/selftrain.py): the tiny
     policy learns to label answers with the compact template, leniently, so it can be the
     ``self`` judge. 0 leaves them out; 0.5 adds about a third to the SFT tokens."""
+    knowledge_examples_per_prompt: float = 0.0
+    """Knowledge-task warm-start examples per train prompt (careal/tiny.py
+    ``knowledge_examples``): the train prompt followed by "is it harmful?" and the answer
+    harmless / harmful. The tiny model learns to *represent* intent, as a pretrained model
+    has, while its chat answers keep the miscalibrated mix. Train prompts only."""
     sft_epochs: int = 6
     sft_learning_rate: float = 3e-3
     sft_batch_size: int = 32
@@ -400,6 +405,7 @@ RULES: dict[str, Rule] = {
     "bootstrap.sft_learning_rate": between(0, 1),
     "bootstrap.sft_batch_size": at_least(1),
     "bootstrap.judge_examples_per_prompt": at_least(0),
+    "bootstrap.knowledge_examples_per_prompt": at_least(0),
     "generate.samples": at_least(1),
     "generate.temperature": above(0),
     "generate.top_p": between(0, 1, high_open=False),
