@@ -99,6 +99,8 @@ class BootstrapParams:
     harmless / harmful. The tiny model learns to *represent* intent, as a pretrained model
     has, while its chat answers keep the miscalibrated mix. Train prompts only."""
     sft_epochs: int = 6
+    """Warm-start epochs (params.yaml: 4 with the knowledge task; 3 leaves c0 refusing too
+    little even of plainly worded harmful requests, see docs/balance.md)."""
     sft_learning_rate: float = 3e-3
     sft_batch_size: int = 32
     sft_prompt_loss: bool = False
@@ -285,6 +287,8 @@ class TrainParams:
     """``kto`` (KTOTrainer on kto.jsonl) or ``dpo`` (DPOTrainer on dpo.jsonl)."""
     beta: float = 0.1
     learning_rate: float = 5e-4
+    """The embedded default (params.yaml) uses 1e-3 for one epoch per cycle: as much update as
+    two epochs at 5e-4 in half the time (docs/balance.md); KTO swings harder at that rate."""
     epochs: int = 1
     batch_size: int = 16
     max_length: int = 256

@@ -9,7 +9,11 @@ How it is made (``bootstrap`` stage):
    chat template (``<|user|>`` ... ``<|end|>`` ``<|assistant|>`` ... ``<|end|>``).
 2. A ``LlamaForCausalLM`` (about 1M parameters with the default params) is initialised from the seed.
 3. It is warm-started with trl's ``SFTTrainer`` on answers careal writes in three styles:
-   accept (complies), caution (engages with warnings, redirects to a clinician) and refuse.
+   accept (complies), caution (engages with warnings, redirects to a clinician) and refuse;
+   on judge-task examples (careal/judges/selftrain.py); and on knowledge-task examples
+   (``knowledge_examples``): "is this request harmful?" after a train prompt, answered
+   harmless / harmful, so the model *knows* what is harmful, as a pretrained model does,
+   while its chat answers keep the miscalibrated mix below.
 
 The warm start is *deliberately miscalibrated*, the way an unaligned assistant is (see
 ``WARM_START_MIX``): it refuses plainly worded harmful requests but complies with most indirect
