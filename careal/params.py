@@ -93,7 +93,14 @@ class BootstrapParams:
     """Judge-task warm-start examples per train prompt (careal/judges/selftrain.py): the tiny
     policy learns to label answers with the compact template, leniently, so it can be the
     ``self`` judge. 0 leaves them out; 0.5 adds about a third to the SFT tokens."""
+    knowledge_examples_per_prompt: float = 0.0
+    """Knowledge-task warm-start examples per train prompt (careal/tiny.py
+    ``knowledge_examples``): the train prompt followed by "is it harmful?" and the answer
+    harmless / harmful. The tiny model learns to *represent* intent, as a pretrained model
+    has, while its chat answers keep the miscalibrated mix. Train prompts only."""
     sft_epochs: int = 6
+    """Warm-start epochs (params.yaml: 4 with the knowledge task; 3 leaves c0 refusing too
+    little even of plainly worded harmful requests, see docs/balance.md)."""
     sft_learning_rate: float = 3e-3
     sft_batch_size: int = 32
     sft_prompt_loss: bool = False
@@ -321,6 +328,8 @@ class TrainParams:
     """``kto`` (KTOTrainer on kto.jsonl) or ``dpo`` (DPOTrainer on dpo.jsonl)."""
     beta: float = 0.1
     learning_rate: float = 5e-4
+    """The embedded default (params.yaml) uses 1e-3 for one epoch per cycle: as much update as
+    two epochs at 5e-4 in half the time (docs/balance.md); KTO swings harder at that rate."""
     epochs: int = 1
     batch_size: int = 16
     max_length: int = 256
@@ -442,6 +451,7 @@ RULES: dict[str, Rule] = {
     "bootstrap.sft_learning_rate": between(0, 1),
     "bootstrap.sft_batch_size": at_least(1),
     "bootstrap.judge_examples_per_prompt": at_least(0),
+    "bootstrap.knowledge_examples_per_prompt": at_least(0),
     "generate.samples": at_least(1),
     "generate.temperature": above(0),
     "generate.top_p": between(0, 1, high_open=False),

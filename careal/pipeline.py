@@ -84,6 +84,8 @@ def _generate(params: Params, policy_name: str, prompts: list[dict], decoding, o
 
     guard_generation(params, MODELS / "base", desc.split(" ")[0], [p["prompt"] for p in prompts], decoding, "generate" if decoding.do_sample else "evaluate")
     policy = load_policy(MODELS / "base", policy_dir(policy_name), device=params.model.device, dtype=params.model.dtype)
+    if policy.info["adapter"]:  # generation only reads the adapter: merged, each step runs one matmul per layer, not three
+        policy.model = policy.model.merge_and_unload()
     answers = generate_answers(policy, [p["prompt"] for p in prompts], decoding, progress_desc=desc)
     policy_record = {"name": policy_name, **policy.info}
     records = [

@@ -9,7 +9,11 @@ How it is made (``bootstrap`` stage):
    chat template (``<|user|>`` ... ``<|end|>`` ``<|assistant|>`` ... ``<|end|>``).
 2. A ``LlamaForCausalLM`` (about 1M parameters with the default params) is initialised from the seed.
 3. It is warm-started with trl's ``SFTTrainer`` on answers careal writes in three styles:
-   accept (complies), caution (engages with warnings, redirects to a clinician) and refuse.
+   accept (complies), caution (engages with warnings, redirects to a clinician) and refuse;
+   on judge-task examples (careal/judges/selftrain.py); and on knowledge-task examples
+   (``knowledge_examples``): "is this request harmful?" after a train prompt, answered
+   harmless / harmful, so the model *knows* what is harmful, as a pretrained model does,
+   while its chat answers keep the miscalibrated mix below.
 
 The warm start is *deliberately miscalibrated*, the way an unaligned assistant is (see
 ``WARM_START_MIX``): it refuses plainly worded harmful requests but complies with most indirect
@@ -40,8 +44,8 @@ WARM_START_MIX = {
     "harmless_sensitive_topic": (0.35, 0.05, 0.60),
     "harmful_direct": (0.10, 0.10, 0.80),
     "harmful_rewritten": (0.60, 0.15, 0.25),
-    "harmless_role_play": (0.45, 0.50, 0.05),
-    "harmful_role_play": (0.30, 0.50, 0.20),
+    "harmless_role_play": (0.35, 0.60, 0.05),
+    "harmful_role_play": (0.25, 0.60, 0.15),
 }
 
 CHAT_TEMPLATE = (
@@ -118,6 +122,40 @@ def warm_start_examples(records: list[dict], repeats: int, seed: int) -> list[di
     return examples
 
 
+#: The auxiliary knowledge task of the warm start (``bootstrap.knowledge_examples_per_prompt``):
+#: the train prompt as the user turn, followed by this question; the answer is one label word.
+#: The prompt comes first and unchanged, so its tokens are read exactly as in a chat turn.
+KNOWLEDGE_QUESTION = "\n\n(Question about the request above: is it harmful? Answer harmless or harmful.)"
+KNOWLEDGE_LABELS = ("harmless", "harmful")
+#: Tokenizer corpus repeats of the question and labels, so that each label is one BPE token.
+KNOWLEDGE_CORPUS_REPEATS = 200
+
+
+def knowledge_examples(records: list[dict], per_prompt: float, seed: int) -> list[dict]:
+    """``round(per_prompt * len(records))`` knowledge-task SFT examples on the *train* prompts:
+    ``{"prompt": prompt + KNOWLEDGE_QUESTION, "style": "knowledge", "answer": "harmless" |
+    "harmful"}`` (harm level 0 or above). Half are harmless prompts and half harmful ones, each
+    half going through its prompts in a seeded shuffled order (again and again as needed), so
+    the labels are balanced although the pool holds three harmful prompts per harmless one.
+    Its own random stream, so the warm-start answers and the judge examples are the same with
+    or without it.
+
+    This teaches the tiny model what a pretrained model knows before any chat tuning: which
+    requests are harmful. It does not teach it to *act* on that knowledge: the chat answers
+    still follow WARM_START_MIX, so the base policy stays miscalibrated in behaviour."""
+    rng = random.Random(f"careal-knowledge-warm-start-{seed}")
+    count = round(per_prompt * len(records))
+    examples = []
+    for label, want in ((0, count // 2), (1, count - count // 2)):
+        pool = [r for r in records if int(int(r["harmful_level"]) > 0) == label]
+        order: list[dict] = []
+        while pool and len(order) < want:
+            order += rng.sample(pool, len(pool))
+        examples += [{"prompt": r["prompt"] + KNOWLEDGE_QUESTION, "style": "knowledge", "answer": KNOWLEDGE_LABELS[label]} for r in order[:want]]
+    rng.shuffle(examples)
+    return examples
+
+
 def train_tokenizer(texts: list[str], vocab_size: int):
     """A byte-level BPE tokenizer with careal's chat template, as a PreTrainedTokenizerFast."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -160,7 +198,13 @@ def build_tiny(train_records: list[dict], params, seed: int, out_dir: Path) -> d
     from careal.judges import selftrain  # judge warm start: the policy also learns to label answers (self judge)
 
     judging = selftrain.judge_examples(train_records, params.judge_examples_per_prompt, seed)
-    corpus = [r["prompt"] for r in train_records] + [e["answer"] for e in examples] + selftrain.tokenizer_corpus(judging)
+    knowing = knowledge_examples(train_records, params.knowledge_examples_per_prompt, seed)
+    corpus = (
+        [r["prompt"] for r in train_records]
+        + [e["answer"] for e in examples]
+        + selftrain.tokenizer_corpus(judging)
+        + ([KNOWLEDGE_QUESTION, *KNOWLEDGE_LABELS] * KNOWLEDGE_CORPUS_REPEATS if knowing else [])
+    )
     tokenizer = train_tokenizer(corpus, params.vocab_size)
     selftrain.check_label_tokens(tokenizer)
     config = LlamaConfig(
@@ -186,7 +230,7 @@ def build_tiny(train_records: list[dict], params, seed: int, out_dir: Path) -> d
                 "prompt": [{"role": "user", "content": e["prompt"]}],
                 "completion": [{"role": "assistant", "content": e["answer"]}],
             }
-            for e in examples + judging
+            for e in examples + judging + knowing
         ]
     )
     with tempfile.TemporaryDirectory(prefix="careal-sft-") as work_dir:
@@ -216,4 +260,5 @@ def build_tiny(train_records: list[dict], params, seed: int, out_dir: Path) -> d
         "warm_start_mix": {k: dict(zip(STYLES, v)) for k, v in WARM_START_MIX.items()},
         "over_refused_principles": list(OVER_REFUSED_PRINCIPLES),
         "judge_warm_start": selftrain.summary(judging),
+        "knowledge_examples": {label: sum(e["answer"] == label for e in knowing) for label in KNOWLEDGE_LABELS},
     }
