@@ -191,6 +191,7 @@ def build_tiny(train_records: list[dict], params, seed: int, out_dir: Path) -> d
     from transformers import LlamaConfig, LlamaForCausalLM, set_seed
     from trl import SFTConfig, SFTTrainer
 
+    from careal import quiet
     from careal.training import common_trainer_args
 
     set_seed(seed)
@@ -246,6 +247,7 @@ def build_tiny(train_records: list[dict], params, seed: int, out_dir: Path) -> d
             **common_trainer_args(work_dir, seed, "cpu", torch.float32),
         )
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+        quiet.bar_without_log_lines(trainer)
         result = trainer.train()
     model = trainer.model
     model.save_pretrained(out_dir)

@@ -25,6 +25,7 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
+from careal import quiet
 from careal.errors import CarealError
 from careal.jsonio import read_jsonl, write_json, write_jsonl
 from careal.modeling import LINEAGE_FILE, dir_sha256, file_sha256, has_adapter, load_policy, read_base
@@ -245,6 +246,7 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
             extra = {"pairs": len(dataset), "loss": dpo_loss_args(train_params.sft_weight)}
             args = DPOConfig(**dpo_loss_args(train_params.sft_weight), **shared)
             trainer = DPOTrainer(model=policy.model, ref_model=ref_model, args=args, train_dataset=dataset, processing_class=policy.tokenizer, peft_config=peft_config, callbacks=[curves])
+        quiet.bar_without_log_lines(trainer)
         result = trainer.train()
     trainer.model.save_pretrained(str(out_dir), selected_adapters=["default"])
     _canonicalise_adapter_config(Path(out_dir))

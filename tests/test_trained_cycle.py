@@ -4,6 +4,8 @@ curves (dvclive), a console free of careal-caused deprecation warnings, and `car
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import shutil
@@ -51,7 +53,8 @@ def trained(tiny_project, tmp_path_factory):
         params.train.batch_size = 4
         params.train.learning_rate = 5e-3
         params.train.lora_target_modules = "q_proj,v_proj"
-        with warnings.catch_warnings(record=True) as caught:
+        console = io.StringIO()
+        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(console), contextlib.redirect_stderr(console):
             warnings.simplefilter("always")
             lineage = pipeline.run_train(params, "c1")
     finally:
@@ -59,7 +62,7 @@ def trained(tiny_project, tmp_path_factory):
     known = [re.compile(message) for _, message in THIRD_PARTY_DEPRECATIONS]
     deprecations = [w for w in caught if issubclass(w.category, (DeprecationWarning, FutureWarning, PendingDeprecationWarning))]
     careal_caused = [w for w in deprecations if not any(k.search(str(w.message)) for k in known)]
-    return {"project": project, "lineage": lineage, "deprecations": deprecations, "careal_caused": careal_caused}
+    return {"project": project, "lineage": lineage, "deprecations": deprecations, "careal_caused": careal_caused, "console": console.getvalue()}
 
 
 def _tsv(path: Path) -> list[list[str]]:
@@ -104,6 +107,16 @@ def test_no_careal_caused_deprecation_warning_while_training(trained):
     deprecation notices left come from inside peft / trl (careal.quiet lists them)."""
     assert trained["careal_caused"] == [], [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in trained["careal_caused"]]
     assert any("is_gradient_checkpointing" in str(w.message) for w in trained["deprecations"])  # the filter is still needed
+
+
+def test_the_console_shows_the_progress_bar_but_not_every_logged_dict(trained):
+    """Trainers print each logged dict under the bar; careal keeps those values in the curves
+    and lineage instead (careal.quiet.bar_without_log_lines)."""
+    console = trained["console"]
+    import re
+
+    assert re.search(r"100%\|[^|]*\| (\d+)/\1 ", console), console[-2000:]  # the training bar, finished
+    assert "'loss'" not in console and "'rewards/margins'" not in console and "train_runtime" not in console, console[-2000:]
 
 
 def _greedy(model, tokenizer, prompts):

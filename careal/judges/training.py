@@ -33,6 +33,7 @@ import random
 from collections import Counter
 from pathlib import Path
 
+from careal import quiet
 from careal.errors import CarealError, DataError
 from careal.judges.classifier import CLASSES, INFO_FILE, WEIGHTS_FILE
 from careal.scoring import LABELS, UNPARSED, normalize_label
@@ -201,6 +202,7 @@ def train_classifier(settings, *, seed: int, prompts: list[dict], base_dir: Path
             **common_trainer_args(work, seed, device, dtype),
         )
         trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=DataCollatorWithPadding(tokenizer))
+        quiet.bar_without_log_lines(trainer)
         result = trainer.train()
     model = trainer.model
     model.save_pretrained(out_dir)
