@@ -16,8 +16,9 @@ from careal.params import JudgeSpec, JudgeTrainParams
 from careal.scoring import LABELS, UNPARSED
 
 STYLE_LABEL = {"accept": "Accept", "caution": "Caution", "refuse": "Refuse"}
-# A few seconds on the very small test model; reaches 1.0 held-out accuracy there.
-FAST = dict(answers_per_prompt=6, epochs=3, learning_rate=1e-2, batch_size=16)
+# Seconds on the very small test model. Since its warm start also learns the knowledge task,
+# 3 epochs reach only 0.71 held-out accuracy there (the default-size model: 1.000 with 3); 6 pass 0.9.
+FAST = dict(answers_per_prompt=6, epochs=6, learning_rate=1e-2, batch_size=16)
 
 
 def _copy_project(src: Path, dst: Path) -> Path:
