@@ -24,7 +24,7 @@ import hashlib
 from pathlib import Path
 
 from careal.errors import CarealError
-from careal.scoring import LABELS, UNPARSED
+from careal.scoring import LABELS
 
 DEFAULT_FOLDER = "models/judge"
 INFO_FILE = "judge.json"
@@ -105,11 +105,9 @@ def read_info(folder: str | Path) -> dict:
 def verdict(probs: list[float], min_margin: float) -> tuple[str, dict]:
     """(label, evidence) from the three class probabilities; Unparsed below ``min_margin``.
     Rounded first, and the label decided from the rounded figures (cache round trips exact)."""
-    by_label = {label: round(float(p), DIGITS) for label, p in zip(CLASSES, probs)}
-    ranked = sorted(by_label.items(), key=lambda kv: (-kv[1], CLASSES.index(kv[0])))
-    margin = round(ranked[0][1] - ranked[1][1], DIGITS)
-    label = ranked[0][0] if margin >= min_margin else UNPARSED
-    return label, {"probabilities": by_label, "margin": margin}
+    from careal.judges.scoring import margin_verdict
+
+    return margin_verdict({label: round(float(p), DIGITS) for label, p in zip(CLASSES, probs)}, min_margin)
 
 
 def predict_probabilities(model, tokenizer, device: str, pairs: list[tuple[str, str]], *, batch_size: int, max_length: int, progress=None) -> list[list[float]]:

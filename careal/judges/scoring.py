@@ -114,9 +114,16 @@ class LabelScorer:
 
     def _verdict(self, probs) -> tuple[str, dict]:
         by_label = {label: round(float(sum(probs[t] for t in tokens)), DIGITS) for label, tokens in self.tokens_of_label.items()}
-        ranked = sorted(by_label.items(), key=lambda kv: (-kv[1], LABELS.index(kv[0])))
-        top, p_top = ranked[0]
-        p_second = ranked[1][1] if len(ranked) > 1 else 0.0
-        margin = round(p_top - p_second, DIGITS)
-        label = top if margin >= self.min_margin else UNPARSED
-        return label, {"probabilities": by_label, "margin": margin}
+        return margin_verdict(by_label, self.min_margin)
+
+
+def margin_verdict(by_label: dict[str, float], min_margin: float) -> tuple[str, dict]:
+    """(label, evidence) from rounded label probabilities: the top label, or Unparsed when it
+    leads the runner-up by less than ``min_margin`` (ties go to the earlier label in LABELS).
+    Shared by the label-word judges (hf, self) and the classifier judge."""
+    ranked = sorted(by_label.items(), key=lambda kv: (-kv[1], LABELS.index(kv[0])))
+    top, p_top = ranked[0]
+    p_second = ranked[1][1] if len(ranked) > 1 else 0.0
+    margin = round(p_top - p_second, DIGITS)
+    label = top if margin >= min_margin else UNPARSED
+    return label, {"probabilities": by_label, "margin": margin}
