@@ -192,6 +192,7 @@ def build_tiny(train_records: list[dict], params, seed: int, out_dir: Path) -> d
     from trl import SFTConfig, SFTTrainer
 
     from careal import quiet
+    from careal.fused_head import score_labelled_positions_only
     from careal.training import common_trainer_args
 
     set_seed(seed)
@@ -248,6 +249,7 @@ def build_tiny(train_records: list[dict], params, seed: int, out_dir: Path) -> d
         )
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
         quiet.bar_without_log_lines(trainer)
+        score_labelled_positions_only()
         result = trainer.train()
     model = trainer.model
     model.save_pretrained(out_dir)

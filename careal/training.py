@@ -27,6 +27,7 @@ from pathlib import Path
 
 from careal import quiet
 from careal.errors import CarealError
+from careal.fused_head import score_labelled_positions_only
 from careal.jsonio import read_jsonl, write_json, write_jsonl
 from careal.modeling import LINEAGE_FILE, dir_sha256, file_sha256, has_adapter, load_policy, read_base
 from careal.preflight import check_kto_classes
@@ -247,6 +248,7 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
             args = DPOConfig(**dpo_loss_args(train_params.sft_weight), **shared)
             trainer = DPOTrainer(model=policy.model, ref_model=ref_model, args=args, train_dataset=dataset, processing_class=policy.tokenizer, peft_config=peft_config, callbacks=[curves])
         quiet.bar_without_log_lines(trainer)
+        score_labelled_positions_only()
         result = trainer.train()
     trainer.model.save_pretrained(str(out_dir), selected_adapters=["default"])
     _canonicalise_adapter_config(Path(out_dir))
