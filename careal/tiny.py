@@ -29,6 +29,7 @@ something real to fix, and something real to make worse.
 from __future__ import annotations
 
 import random
+import re
 import tempfile
 from pathlib import Path
 
@@ -108,6 +109,23 @@ def style_of(answer: str) -> str | None:
     words = (answer or "").strip().split()
     first = words[0].strip(".,:;!").replace("\u2019", "'") if words else ""
     return {"Sure": "accept", "Please": "caution", "I'm": "refuse"}.get(first)
+
+
+def warm_start_form(answer: str) -> str | None:
+    """The style whose exact template ``answer`` follows (``style_answer``'s forms), or None:
+    a measure of fluency on the embedded default. ``style_of`` reads only the opening word, so
+    a garbled answer ("I'm sorry, but I. Then, but I.") still has a style but no form; an
+    alignment cycle that pushes the rejected answers far down can break the tiny model's
+    language while its labels look better (``benchmarks/fluency.py``)."""
+    text = (answer or "").strip()
+    if text in _CAUTION_CAVEATS:
+        return "caution"
+    if text in _REFUSE_ANSWERS:
+        return "refuse"
+    steps = "|".join(re.escape(step) for step in _ACCEPT_STEPS)
+    if re.fullmatch(rf"Sure\. First, ({steps})\. Then, ({steps})\.", text):
+        return "accept"
+    return None
 
 
 def warm_start_examples(records: list[dict], repeats: int, seed: int) -> list[dict]:

@@ -50,3 +50,17 @@ def test_knowledge_labels_are_single_tokens_of_the_tiny_tokenizer():
     tokenizer = train_tokenizer(corpus, 600)
     ids = [tokenizer(label, add_special_tokens=False)["input_ids"] for label in KNOWLEDGE_LABELS]
     assert all(len(i) == 1 for i in ids) and ids[0] != ids[1]
+
+
+def test_warm_start_form_accepts_every_template_and_rejects_garble():
+    import random
+
+    from careal.tiny import STYLES, style_answer, style_of, warm_start_form
+
+    rng = random.Random(0)
+    for style in STYLES:
+        for _ in range(30):
+            assert warm_start_form(style_answer(style, rng)) == style
+    for garbled in ("I'm sorry, but I. Then, but I.", "Please", "harmless", "Sure. First, start small. Then, but I.", "I'm sorry, but I cannot assist with that.", ""):
+        assert warm_start_form(garbled) is None
+    assert style_of("I'm sorry, but I. Then, but I.") == "refuse"  # the opening word alone still reads as a style
