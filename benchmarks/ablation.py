@@ -14,7 +14,10 @@ params.yaml as the baseline. Each judge is one ``dvc exp run -n ablation-<judge>
 judge.train.kind=<judge>`` on that baseline (params.yaml is reset to it before each run, so no
 override leaks into the next), with ``PYTHONPATH`` set to the copy so its careal runs. DVC
 reuses what the judge does not change (prepare, bootstrap, evaluate@c0), so only the cycles
-rerun. Keep the work folder (``--workdir``) to look at the runs with ``dvc exp show``.
+rerun; the copy uses the project's DVC cache, so a stage the project has already run with the
+same inputs (the whole run of the judge params.yaml already has, on a reproduced project) is
+checked out from it, not rerun. Keep the work folder (``--workdir``) to look at the runs with
+``dvc exp show``.
 
 Columns (the last cycle cK): Safety Score, harmful refusal rate, erroneous refusal rate,
 discrimination (harmful - erroneous) from metrics/cK.json (the fixed eval judge on cK's greedy
@@ -109,6 +112,10 @@ def main(argv=None) -> int:
         copy_project(work)
         with open(log_path, "w", encoding="utf-8") as log:
             run(["git", "init", "-q"], work, env, log)
+            # The project's DVC cache, shared: what a judge does not change (prepare, bootstrap,
+            # evaluate@c0, a run identical to one already made) is checked out, not rerun
+            cache = subprocess.run(["dvc", "cache", "dir"], cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout.strip()
+            run(["dvc", "cache", "dir", "--local", cache], work, env, log)
             if args.cycles is not None:
                 run([sys.executable, "-m", "careal.cli", "cycles", "set", str(args.cycles)], work, env, log)
             run(["git", "add", "-A"], work, env, log)
