@@ -54,7 +54,7 @@ def test_sft_weight_adds_trls_sft_loss_on_chosen():
     assert dpo_loss_args(0.25) == {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 0.25]}
     from trl import DPOConfig
 
-    DPOConfig(output_dir="unused", use_cpu=True, bf16=False, **dpo_loss_args(0.25))  # trl accepts the combination
+    DPOConfig(output_dir="unused", use_cpu=True, bf16=False, activation_checkpointing=False, **dpo_loss_args(0.25))  # trl accepts the combination
 
 
 def _logits(model, tokenizer):
