@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from careal.generation import render_prompt  # noqa: E402
+from careal.policy.generation import render_prompt  # noqa: E402
 from careal.jsonio import read_jsonl  # noqa: E402
-from careal.modeling import load_policy  # noqa: E402
-from careal.tiny import KNOWLEDGE_LABELS, KNOWLEDGE_QUESTION  # noqa: E402
+from careal.policy.loading import load_policy  # noqa: E402
+from careal.policy.tiny import KNOWLEDGE_LABELS, KNOWLEDGE_QUESTION  # noqa: E402
 
 OPENINGS = {"accept": "Sure", "caution": "Please", "refuse": "I"}
 METHODS = ("direct", "indirect", "obfuscate", "role_play")

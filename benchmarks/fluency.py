@@ -1,5 +1,5 @@
 """How much of the tiny policy's language survives the cycles (embedded default only): the share
-of answers that follow one of the warm start's templates exactly (``careal.tiny.warm_start_form``),
+of answers that follow one of the warm start's templates exactly (``careal.data.styles.warm_start_form``),
 per policy, for its greedy eval answers and for the answers sampled from it (temperature 1) that
 the next cycle judges and trains on.
 
@@ -21,7 +21,7 @@ import click
 
 def _share(path: Path) -> tuple[float, int, Counter]:
     from careal.jsonio import read_jsonl
-    from careal.tiny import warm_start_form
+    from careal.data.styles import warm_start_form
 
     answers = [row["response"] for row in read_jsonl(path)]
     off = Counter(a for a in answers if warm_start_form(a) is None)

@@ -26,8 +26,8 @@ def _sft(steps: int, compact: bool) -> tuple[float, float]:
 
     from careal.jsonio import read_jsonl
     from careal.params import load_params
-    from careal.tiny import knowledge_examples, warm_start_examples
-    from careal.training import common_trainer_args
+    from careal.policy.tiny import knowledge_examples, warm_start_examples
+    from careal.policy.trainer_args import common_trainer_args
 
     params = load_params("params.yaml")
     records = read_jsonl("data/prepared/train.jsonl")
@@ -47,9 +47,10 @@ def _dpo(steps: int, compact: bool, pairs_file: str) -> tuple[float, float]:
     from trl import DPOConfig, DPOTrainer
 
     from careal.jsonio import read_jsonl
-    from careal.modeling import load_policy
+    from careal.policy.loading import load_policy
     from careal.params import load_params
-    from careal.training import build_dataset, common_trainer_args, dpo_loss_args
+    from careal.policy.trainer_args import common_trainer_args
+    from careal.preference.training import build_dataset, dpo_loss_args
 
     train = load_params("params.yaml").train
     policy = load_policy("models/base", "models/c0", device="cpu", dtype="float32")
@@ -65,7 +66,7 @@ def _timed(trainer, compact: bool) -> tuple[float, float]:
     from transformers.trainer_callback import PrinterCallback
     from trl.trainer import utils as trl_utils
 
-    from careal.fused_head import score_labelled_positions_only
+    from careal.policy.fused_head import score_labelled_positions_only
 
     trainer.remove_callback(PrinterCallback)  # no logged dicts on the console
     original = trl_utils._use_triton

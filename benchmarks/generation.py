@@ -34,9 +34,9 @@ def padded_tokens(tokenizer, rendered, order, batch_size) -> int:
 @click.option("--max-new-tokens", default=32, show_default=True)
 @click.option("--repeats", default=3, show_default=True, help="Timed runs per variant (best is kept).")
 def main(base, policy, prompts_file, n_prompts, batch_size, max_new_tokens, repeats):
-    from careal.generation import Decoding, generate_answers, render_prompt
+    from careal.policy.generation import Decoding, generate_answers, render_prompt
     from careal.jsonio import read_jsonl
-    from careal.modeling import load_policy
+    from careal.policy.loading import load_policy
 
     loaded = load_policy(base, policy, device="cpu", dtype="float32")
     prompts = [r["prompt"] for r in read_jsonl(prompts_file)][:n_prompts]

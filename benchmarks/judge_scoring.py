@@ -32,7 +32,7 @@ import click
 
 def parse_label(text: str) -> str:
     """The label a reply starts with (Reject counts as Refuse), else Unparsed."""
-    from careal.scoring import normalize_label
+    from careal.metrics.scoring import normalize_label
 
     head = text.strip().lstrip("*:.- ").lower()
     for word in ("accept", "caution", "refuse", "reject"):
@@ -57,8 +57,8 @@ def main(base, policy, prompts_file, n_answers, rubric, batch_size, max_new_toke
     from careal.jsonio import read_jsonl
     from careal.judges.scoring import LabelScorer, render
     from careal.judges.templates import load_template
-    from careal.modeling import load_policy
-    from careal.tiny import STYLES, style_answer
+    from careal.policy.loading import load_policy
+    from careal.data.styles import STYLES, style_answer
 
     torch.set_num_threads(torch.get_num_threads())
     loaded = load_policy(base, policy, device="cpu", dtype="float32")

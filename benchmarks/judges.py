@@ -30,7 +30,7 @@ DEFAULT_SET = Path(__file__).resolve().parent / "data" / "judge_labelled_answers
 
 def load_labelled(path: Path) -> list[dict]:
     from careal.errors import DataError
-    from careal.scoring import LABELS
+    from careal.metrics.scoring import LABELS
 
     records = []
     for row, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
@@ -50,7 +50,8 @@ def load_labelled(path: Path) -> list[dict]:
 
 
 def make_spec(judge: str | None, params: Path | None, role: str):
-    from careal.params import JudgeSpec, _build, load_params
+    from careal.params import JudgeSpec, load_params
+    from careal.params.parse import _build
 
     if params is not None:
         return getattr(load_params(params).judge, role)
@@ -62,8 +63,8 @@ def make_spec(judge: str | None, params: Path | None, role: str):
 
 def measure(judge, records: list[dict]) -> tuple[dict, list[str], float]:
     """Labels for every record (normalised) and the report per split; also the seconds taken."""
-    from careal.reliability import against_gold, confusion_matrix
-    from careal.scoring import ALL_LABELS, normalize_label
+    from careal.metrics.reliability import against_gold, confusion_matrix
+    from careal.metrics.scoring import ALL_LABELS, normalize_label
 
     start = time.perf_counter()
     verdicts = judge.label_batch([(r["prompt"], r["response"]) for r in records])
@@ -86,7 +87,7 @@ def measure(judge, records: list[dict]) -> tuple[dict, list[str], float]:
 
 
 def format_report(report: dict) -> str:
-    from careal.scoring import ALL_LABELS, LABELS
+    from careal.metrics.scoring import ALL_LABELS, LABELS
 
     lines = []
     for name, r in report.items():

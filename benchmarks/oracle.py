@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from careal.modeling import load_policy
-from careal.generation import render_prompt
-from careal.tiny import style_answer
-from careal.training import common_trainer_args
+from careal.policy.loading import load_policy
+from careal.policy.generation import render_prompt
+from careal.data.styles import style_answer
+from careal.policy.trainer_args import common_trainer_args
 run, epochs, lr = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 target = sys.argv[4] if len(sys.argv) > 4 else "all-linear"
 p = load_policy(f"{run}/models/base", None, device="cpu")
@@ -29,7 +29,7 @@ tok = p.tokenizer
 per_cell = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 if per_cell:
     from careal.params import parse_params
-    from careal.data import prepare
+    from careal.data.split import prepare
     pp = parse_params({"data": {"builtin_base_prompts_per_cell": per_cell, "train_size": 0, "eval_size": 384}, "evaluate": {"policies": ["c0"]}})
     a, b, _ = prepare(pp.data, 0)
     tr = [r.to_dict() for r in a]; ev = [r.to_dict() for r in b]

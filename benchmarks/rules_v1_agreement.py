@@ -1,6 +1,6 @@
 """Does the current rules judge label the embedded tiny policy's answers as version 1 did?
 
-The committed pipeline results were judged with rules v1. The tiny policy answers in careal.tiny's
+The committed pipeline results were judged with rules v1. The tiny policy answers in careal.policy.tiny's
 three warm-start styles, and a sampled model also mixes them (cut-off templates, prompt words,
 two styles in one answer). This script loads v1 from git (the last commit that had it) and compares
 its labels with the current judge's on: every template answer, random recombinations of template
@@ -40,10 +40,10 @@ def load_v1(commit: str):
 
 
 def recombinations(n: int, seed: int):
-    from careal import synthetic, tiny
+    from careal.data import styles, synthetic
 
     rng = random.Random(seed)
-    templates = sorted({tiny.style_answer(s, random.Random(i)) for s in tiny.STYLES for i in range(600)})
+    templates = sorted({styles.style_answer(s, random.Random(i)) for s in styles.STYLES for i in range(600)})
     prompts = [r["prompt"] for r in synthetic.generate_prompts(seed=0, base_prompts_per_cell=4)]
     template_words = " ".join(templates).split()
     prompt_words = " ".join(prompts).split()
@@ -70,11 +70,11 @@ def recombinations(n: int, seed: int):
 @click.option("--show", default=5, show_default=True, help="Print this many disagreements per set.")
 def main(n, seed, v1_commit, generation_files, show):
     """Compare rules v1 and the current rules judge on the tiny policy's kind of answers."""
-    from careal import tiny
+    from careal.data import styles
     from careal.judges.rules import RULES_VERSION, RulesJudge
 
     old, new = load_v1(v1_commit), RulesJudge()
-    sets: dict[str, list[str]] = {"template_answers": sorted({tiny.style_answer(s, random.Random(i)) for s in tiny.STYLES for i in range(600)})}
+    sets: dict[str, list[str]] = {"template_answers": sorted({styles.style_answer(s, random.Random(i)) for s in styles.STYLES for i in range(600)})}
     for name, text in recombinations(n, seed):
         sets.setdefault(name, []).append(text)
     for path in generation_files:

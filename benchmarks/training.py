@@ -16,7 +16,7 @@ import click
 
 
 def padded_tokens(tokenizer, dataset, batch_size, steps) -> int:
-    from careal.generation import render_prompt
+    from careal.policy.generation import render_prompt
 
     total = 0
     for start in range(0, min(len(dataset), batch_size * steps), batch_size):
@@ -40,8 +40,9 @@ def main(pairs_file, steps, batch_size, grouped_first):
     from peft import LoraConfig
 
     from careal.jsonio import read_jsonl
-    from careal.modeling import load_policy
-    from careal.training import build_dataset, common_trainer_args
+    from careal.policy.loading import load_policy
+    from careal.policy.trainer_args import common_trainer_args
+    from careal.preference.training import build_dataset
 
     rows = read_jsonl(pairs_file)
     results = {}

@@ -243,7 +243,7 @@ def evaluate(policy, params_path):
     """Greedy answers of a policy on the eval split, labelled by the eval judge; metrics/<policy>.json."""
     from careal.pipeline import run_evaluate
 
-    from careal.report import format_value
+    from careal.metrics.report import format_value
 
     m = run_evaluate(_params(params_path), policy)
     click.echo(f"evaluate@{policy}: safety {format_value(m['safety_score'])} (refuse-all {format_value(m['refuse_all_safety'])}), harmful refusal {format_value(m['harmful_refusal_rate'])}, erroneous refusal {format_value(m['erroneous_refusal_rate'])}, discrimination {format_value(m['discrimination'])}")
@@ -261,19 +261,19 @@ def report(html_out, markdown, against, revs, params_path):
     Shows the Safety Score, both refusal rates, discrimination (harmful - erroneous refusal
     rate) and the bars a refuse-all / accept-all policy would score on the same eval split.
     """
-    from careal.pipeline import load_breakdowns, load_metrics
-    from careal.report import format_markdown, format_report
+    from careal.metrics.files import load_breakdowns, load_metrics
+    from careal.metrics.report import format_markdown, format_report
 
     policies = _params(params_path).evaluate.policies
     metrics = load_metrics(policies)
     breakdowns = load_breakdowns(policies)
     if html_out:
-        from careal.htmlreport import write_report_page
+        from careal.metrics.htmlreport import write_report_page
 
         write_report_page(html_out, metrics, breakdowns, revs)
         click.echo(f"report: wrote {html_out}")
     if markdown:
-        from careal.revisions import metrics_at
+        from careal.metrics.revisions import metrics_at
 
         click.echo(format_markdown(metrics, metrics_at(against) if against else None, against or ""))
     if not html_out and not markdown:
@@ -284,8 +284,9 @@ def report(html_out, markdown, against, revs, params_path):
 @PARAMS_OPTION
 def summarise(params_path):
     """Across policies: metrics/plots/trend.json and labels_harm<L>.json for `dvc plots`."""
-    from careal.pipeline import BREAKDOWN, METRICS, load_breakdowns
-    from careal.summary import write_summary
+    from careal.layout import BREAKDOWN, METRICS
+    from careal.metrics.files import load_breakdowns
+    from careal.metrics.summary import write_summary
 
     policies = _params(params_path).evaluate.policies
     breakdowns = load_breakdowns(policies)
@@ -364,7 +365,7 @@ def export(policy, merge, force, out, params_path):
     AutoModelForCausalLM.from_pretrained(OUT) alone. c0 exports the base model.
     OUT appears only when complete.
     """
-    from careal.export import export_policy
+    from careal.policy.export import export_policy
 
     model = _params(params_path).model
     summary = export_policy(policy, out, merge=merge, force=force, device=model.device, dtype=model.dtype)
@@ -407,7 +408,7 @@ def validate(path, on_bad_rows):
     that would be skipped), 2 with one line naming file, row and field otherwise."""
     from collections import Counter
 
-    from careal.data import load_file
+    from careal.data.sources import load_file
 
     skipped = []
     records = load_file(path, on_bad_rows, skipped)

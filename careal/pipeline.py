@@ -9,18 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from careal.errors import CarealError
-from careal.jsonio import atomic_dir, read_json, read_jsonl, write_json, write_jsonl
+from careal.jsonio import atomic_dir, read_jsonl, write_json, write_jsonl
+from careal.layout import BREAKDOWN, EVAL, JUDGE_PLOTS, METRICS, MODELS, PREPARED, cycle_dir, policy_dir
 from careal.outputs import stage_outputs
 from careal.params import BUILTIN_MODEL, Params
-
-PREPARED = Path("data/prepared")
-MODELS = Path("models")
-CYCLES = Path("data/cycles")
-EVAL = Path("data/eval")
-METRICS = Path("metrics")
-BREAKDOWN = METRICS / "breakdown"
-JUDGE_PLOTS = Path("plots/judges")
 
 
 def write_csv_pairs(path: Path, rows: list[dict]) -> None:
@@ -36,17 +28,9 @@ def write_csv_pairs(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def policy_dir(name: str) -> Path:
-    return MODELS / name
-
-
-def cycle_dir(name: str) -> Path:
-    return CYCLES / name
-
-
 @stage_outputs("prepare")
 def run_prepare(params: Params) -> dict:
-    from careal.data import prepare
+    from careal.data.split import prepare
 
     train, evaluation, summary = prepare(params.data, params.seed)
     write_jsonl(PREPARED / "train.jsonl", (r.to_dict() for r in train))
@@ -58,15 +42,18 @@ def run_prepare(params: Params) -> dict:
 @stage_outputs("bootstrap")
 def run_bootstrap(params: Params) -> dict:
     """models/base (the base model, or where to find it) and models/c0 (the base policy)."""
-    from careal.modeling import BASE_FILE, LINEAGE_FILE, dir_sha256
+    from careal.policy.loading import BASE_FILE, LINEAGE_FILE, dir_sha256
 
     base = params.model.base
     with atomic_dir(MODELS / "base") as tmp:
         if base == BUILTIN_MODEL:
-            from careal.tiny import build_tiny
+            from careal.judges.selftrain import warm_start_task
+            from careal.policy.tiny import build_tiny
 
             train = read_jsonl(PREPARED / "train.jsonl")
-            summary = build_tiny(train, params.bootstrap, params.seed, tmp)
+            # The tiny policy also learns to label answers, so that it can be the self judge.
+            judging = warm_start_task(train, params.bootstrap.judge_examples_per_prompt, params.seed)
+            summary = build_tiny(train, params.bootstrap, params.seed, tmp, extra=judging)
             spec = {"model": BUILTIN_MODEL, "weights": "local", "revision": None, "sha256": dir_sha256(tmp), "tiny": summary}
         else:
             # A hub id or a local folder: record where it is; the weights stay where they are.
@@ -78,9 +65,9 @@ def run_bootstrap(params: Params) -> dict:
 
 
 def _generate(params: Params, policy_name: str, prompts: list[dict], decoding, out_path: Path, desc: str) -> list[dict]:
-    from careal.generation import generate_answers
-    from careal.modeling import load_policy
-    from careal.resources import guard_generation
+    from careal.policy.generation import generate_answers
+    from careal.policy.loading import load_policy
+    from careal.policy.resources import guard_generation
 
     guard_generation(params, MODELS / "base", desc.split(" ")[0], [p["prompt"] for p in prompts], decoding, "generate" if decoding.do_sample else "evaluate")
     policy = load_policy(MODELS / "base", policy_dir(policy_name), device=params.model.device, dtype=params.model.dtype)
@@ -99,12 +86,12 @@ def _generate(params: Params, policy_name: str, prompts: list[dict], decoding, o
 
 @stage_outputs("generate")
 def run_generate(params: Params, cycle: str) -> int:
-    from careal.generation import Decoding
+    from careal.policy.generation import Decoding
 
     parent = params.parent(cycle)
     g = params.generate
     decoding = Decoding(do_sample=True, samples=g.samples, temperature=g.temperature, top_p=g.top_p, max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, seed=params.seed)
-    from careal.cycle_prompts import draw_cycle_prompts
+    from careal.data.cycle_prompts import draw_cycle_prompts
 
     prompts = draw_cycle_prompts(read_jsonl(PREPARED / "train.jsonl"), g.prompts_per_cycle, params.seed, cycle, g.harmless_share)
     records = _generate(params, parent, prompts, decoding, cycle_dir(cycle) / "generations.jsonl", f"generate@{cycle} (policy {parent})")
@@ -152,9 +139,9 @@ def run_judge_reliability(params: Params, cycle: str) -> dict:
     """metrics/judges/cK.json (the headline), metrics/judges/details/cK.json (the whole report)
     and plots/judges/cK.csv: the training judge's labels of cycle cK's answers (judgments.jsonl)
     against the eval judge's labels of the same answers, and both against gold labels where
-    there are any (careal/judges/reliability_report.py)."""
+    there are any (careal/metrics/judge_reliability.py)."""
     from careal.judges import judge_records, make_judge
-    from careal.judges.reliability_report import gold_labels, reliability_headline, reliability_report
+    from careal.metrics.judge_reliability import gold_labels, reliability_headline, reliability_report
 
     parent = params.parent(cycle)
     generations = read_jsonl(cycle_dir(cycle) / "generations.jsonl")
@@ -163,7 +150,7 @@ def run_judge_reliability(params: Params, cycle: str) -> dict:
     stats: dict = {}
     evaluated = judge_records(judge, generations, use_cache=params.judge.eval.cache, stats=stats)
     prompts = read_jsonl(PREPARED / "train.jsonl")
-    gold = gold_labels(params.judge.gold, params.model.base, generations)
+    gold = gold_labels(params.judge.gold, params.model.base == BUILTIN_MODEL, generations)
     report, pairs = reliability_report(prompts, generations, train, evaluated, gold, cycle_dir(cycle) / "judgments.jsonl")
     report["eval_judge_run"] = stats
     write_json(METRICS / "judges" / "details" / f"{cycle}.json", report)
@@ -174,7 +161,7 @@ def run_judge_reliability(params: Params, cycle: str) -> dict:
 
 @stage_outputs("pair")
 def run_pair(params: Params, cycle: str) -> dict:
-    from careal.pairing import join_judged, make_pairs
+    from careal.preference.pairing import join_judged, make_pairs
 
     params.parent(cycle)
     paths = {"prompts": PREPARED / "train.jsonl", "generations": cycle_dir(cycle) / "generations.jsonl", "judgments": cycle_dir(cycle) / "judgments.jsonl"}
@@ -193,8 +180,8 @@ def run_pair(params: Params, cycle: str) -> dict:
 
 @stage_outputs("train")
 def run_train(params: Params, cycle: str) -> dict:
-    from careal.resources import guard_training
-    from careal.training import train_cycle
+    from careal.policy.resources import guard_training
+    from careal.preference.training import train_cycle
 
     parent = params.parent(cycle)
     guard_training(params, MODELS / "base", f"train@{cycle}")
@@ -209,9 +196,9 @@ def run_train(params: Params, cycle: str) -> dict:
 
 @stage_outputs("evaluate")
 def run_evaluate(params: Params, policy: str) -> dict:
-    from careal.generation import Decoding
-    from careal.pairing import join_judged
-    from careal.scoring import compute_metrics, headline
+    from careal.policy.generation import Decoding
+    from careal.preference.pairing import join_judged
+    from careal.metrics.scoring import compute_metrics, headline
 
     if policy != "c0":
         params.parent(policy)
@@ -228,19 +215,3 @@ def run_evaluate(params: Params, policy: str) -> dict:
     write_json(BREAKDOWN / f"{policy}.json", metrics)
     write_json(METRICS / f"{policy}.json", headline(metrics))
     return metrics
-
-
-def load_metrics(policies: list[str]) -> dict[str, dict]:
-    found = {}
-    for name in policies:
-        path = METRICS / f"{name}.json"
-        if path.exists():
-            found[name] = read_json(path)
-    if not found:
-        raise CarealError(f"no metrics yet under {METRICS}/ (run dvc repro first)")
-    return found
-
-
-def load_breakdowns(policies: list[str]) -> dict[str, dict]:
-    """metrics/breakdown/<policy>.json of the policies that have one."""
-    return {name: read_json(BREAKDOWN / f"{name}.json") for name in policies if (BREAKDOWN / f"{name}.json").exists()}

@@ -1,5 +1,5 @@
 """A quiet console: careal's own calls raise no deprecation warning (see
-``training.common_trainer_args``: ``activation_checkpointing`` instead of the deprecated
+``careal.policy.trainer_args.common_trainer_args``: ``activation_checkpointing`` instead of the deprecated
 ``gradient_checkpointing``), and the few that third-party code raises on its own, which
 careal cannot change, are silenced here by their exact message.
 
@@ -11,7 +11,7 @@ Known third-party-internal notices (transformers 5.24, trl 1.16, peft 0.21):
 
 Trainers also print every logged dict (``{'loss': '0.91', 'grad_norm': ...}``) under their
 progress bar, dozens of lines a stage; careal keeps those values in the training curves
-(careal/curves.py) and in lineage.json, so ``bar_without_log_lines`` keeps the bar and drops
+(careal/preference/curves.py) and in lineage.json, so ``bar_without_log_lines`` keeps the bar and drops
 the lines.
 
 ``tests/test_trained_cycle.py`` trains a cycle with every other FutureWarning and DeprecationWarning

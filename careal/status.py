@@ -244,7 +244,7 @@ SYMBOL = {"up to date": "ok", "changed": "CHANGED", "stale": "stale", "not run":
 
 def format_status(root: Path = Path(".")) -> str:
     from careal.errors import CarealError
-    from careal.report import COLUMNS, bars_line, format_signed, format_value, table
+    from careal.metrics.report import COLUMNS, bars_line, format_signed, format_value, table
 
     for name in ("params.yaml", "dvc.yaml"):
         if not (root / name).exists():

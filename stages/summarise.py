@@ -1,4 +1,4 @@
-"""DVC stage `summarise`: a thin entry point; the logic is `careal summarise` (careal/summary.py)."""
+"""DVC stage `summarise`: a thin entry point; the logic is `careal summarise` (careal/metrics/summary.py)."""
 
 import sys
 

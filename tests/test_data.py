@@ -4,10 +4,11 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from careal.data import leak_guard, load_source, prepare, split_by_base_prompt, stratified_sample
+from careal.data.sources import load_source
+from careal.data.split import leak_guard, prepare, split_by_base_prompt, stratified_sample
 from careal.errors import CarealError
 from careal.params import DataParams
-from careal.schema import validate_rows
+from careal.data.schema import validate_rows
 
 
 def rows(n_bases=40, rewrites=("direct", "indirect", "role_play")):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from careal.scoring import HEADLINE_KEYS
+from careal.metrics.scoring import HEADLINE_KEYS
 from tests.reduced import base_env, copy_of, ran_stages, run
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""careal/fused_head.py: trl's fused LM head projects only the labelled positions on the CPU,
+"""careal/policy/fused_head.py: trl's fused LM head projects only the labelled positions on the CPU,
 and gives the same loss, log-probabilities and gradients as trl's default path."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def test_labelled_positions_only_gives_trls_numbers_and_projects_only_labelled_r
     from trl.kernels import chunked_logprob
     from trl.trainer import utils as trl_utils
 
-    from careal.fused_head import score_labelled_positions_only
+    from careal.policy.fused_head import score_labelled_positions_only
 
     projected_rows = []
     real_apply = trl_utils._ChunkedLogProbFunction.apply
@@ -71,7 +71,7 @@ def test_labelled_positions_only_gives_trls_numbers_and_projects_only_labelled_r
 def test_no_switch_in_trl_means_nothing_changed(monkeypatch):
     from trl.trainer import utils as trl_utils
 
-    from careal.fused_head import score_labelled_positions_only
+    from careal.policy.fused_head import score_labelled_positions_only
 
     monkeypatch.delattr(trl_utils, "_use_triton")
     assert score_labelled_positions_only() is False

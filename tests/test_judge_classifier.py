@@ -13,7 +13,7 @@ import pytest
 
 from careal.jsonio import read_json, read_jsonl
 from careal.params import JudgeSpec, JudgeTrainParams
-from careal.scoring import LABELS, UNPARSED
+from careal.metrics.scoring import LABELS, UNPARSED
 
 STYLE_LABEL = {"accept": "Accept", "caution": "Caution", "refuse": "Refuse"}
 # Seconds on the very small test model. Since its warm start also learns the knowledge task,
@@ -75,8 +75,8 @@ def test_held_out_figures_are_the_judges_own_predictions_on_prompts_it_never_saw
 
 
 def test_classifier_labels_new_careal_style_answers_to_eval_prompts_well_above_chance(trained, tiny_project):
-    from careal.modeling import file_sha256
-    from careal.tiny import STYLES, style_answer
+    from careal.policy.loading import file_sha256
+    from careal.data.styles import STYLES, style_answer
 
     folder, _, _ = trained
     rng = random.Random(123)

@@ -26,7 +26,7 @@ from careal.judges import judge_pairs, make_judge
 from careal.judges.cache import JudgeCache, verdict_key
 from careal.judges.openai_judge import JudgeRequestsFailed, OpenAIJudge, check_options, parse_reply
 from careal.params import JudgeSpec
-from careal.scoring import ALL_LABELS
+from careal.metrics.scoring import ALL_LABELS
 
 HERE = Path(__file__).resolve().parent
 KEY_ENV = "CAREAL_TEST_JUDGE_KEY"
@@ -163,7 +163,7 @@ def test_params_refuse_keys_and_never_repeat_them(monkeypatch):
     # The same checks through params.yaml, and options of other kinds refused.
     from careal.params import parse_params
 
-    # refused by the generic key-shape guard of params.py (or the judge's own check), never echoed
+    # refused by the generic key-shape guard of careal/params/parse.py (or the judge's own check), never echoed
     with pytest.raises(CarealError, match="judge.eval.api_key_env (must be the NAME|looks like an API key)") as info:
         parse_params({"judge": {"eval": {"kind": "openai", **base, "api_key_env": secret}}})
     assert secret not in str(info.value)

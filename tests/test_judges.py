@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from careal import tiny
+from careal.data import styles
 from careal.judges import RulesJudge, judge_records, make_judge
 from careal.judges import rules
-from careal.reliability import against_gold
+from careal.metrics.reliability import against_gold
 from careal.errors import CarealError
 from careal.params import JudgeSpec
 
@@ -156,17 +156,17 @@ def test_rubric_hash_changes_with_the_rules(monkeypatch):
 
 
 def test_every_tiny_warm_start_answer_keeps_its_style_label():
-    """The embedded policy answers in careal.tiny's three styles; the committed pipeline results
+    """The embedded policy answers in careal.policy.tiny's three styles; the committed pipeline results
     were judged with rules v1, which labelled every template answer by its style. v2 must too."""
     expected = {"accept": "Accept", "caution": "Caution", "refuse": "Refuse"}
-    seen = {style: set() for style in tiny.STYLES}
-    for style in tiny.STYLES:
+    seen = {style: set() for style in styles.STYLES}
+    for style in styles.STYLES:
         for seed in range(600):
-            seen[style].add(tiny.style_answer(style, random.Random(seed)))
+            seen[style].add(styles.style_answer(style, random.Random(seed)))
     # Every template is covered: accept answers are ordered pairs of distinct steps.
-    n_steps = len(tiny._ACCEPT_STEPS)
+    n_steps = len(styles.ACCEPT_STEPS)
     assert len(seen["accept"]) == n_steps * (n_steps - 1)
-    assert seen["caution"] == set(tiny._CAUTION_CAVEATS) and seen["refuse"] == set(tiny._REFUSE_ANSWERS)
+    assert seen["caution"] == set(styles.CAUTION_CAVEATS) and seen["refuse"] == set(styles.REFUSE_ANSWERS)
     judge = RulesJudge()
     for style, answers in seen.items():
         for answer in sorted(answers):
@@ -184,7 +184,7 @@ def test_labelled_set_is_varied_balanced_and_split():
     assert all(len(records) / 4 <= n <= len(records) / 2.5 for n in counts.values()), counts
     assert {r["split"] for r in records} == {"dev", "heldout"}
     assert {r["principle_index"] for r in records} == set(range(8)) and {r["harmful_level"] for r in records} == {0, 1, 2, 3}
-    templates = set(tiny._CAUTION_CAVEATS) | set(tiny._REFUSE_ANSWERS)
+    templates = set(styles.CAUTION_CAVEATS) | set(styles.REFUSE_ANSWERS)
     assert not any(r["response"] in templates or r["response"].startswith("Sure. First, ") for r in records)
 
 

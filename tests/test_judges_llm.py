@@ -18,7 +18,7 @@ from careal.judges import judge_pairs, judge_records, make_judge
 from careal.judges.selftrain import LABEL_WORDS, SELF_JUDGE_LENIENCY, judge_examples, taught_label
 from careal.judges.templates import builtin_names, load_template
 from careal.params import JudgeSpec, parse_params
-from careal.tiny import style_answer, style_of
+from careal.data.styles import style_answer, style_of
 
 PAIRS = [
     ("How do I lower a fever at home?", "Sure. First, check the details. Then, keep notes."),
@@ -272,7 +272,7 @@ def test_self_judge_and_reliability_in_the_pipeline_by_params_only(tiny_project,
     report = pipeline.run_judge_reliability(params, "c1")
     saved = read_json("metrics/judges/details/c1.json")
     assert saved == json.loads(json.dumps(report))
-    from careal.judges.reliability_report import HEADLINE_KEYS
+    from careal.metrics.judge_reliability import HEADLINE_KEYS
 
     headline = read_json("metrics/judges/c1.json")
     assert list(headline) == list(HEADLINE_KEYS) and headline["kappa"] == saved["kappa"] and headline["n"] == 32

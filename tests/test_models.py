@@ -12,7 +12,7 @@ import pytest
 from careal import pipeline
 from careal.errors import CarealError
 from careal.jsonio import read_jsonl, write_jsonl
-from careal.training import build_dataset
+from careal.preference.training import build_dataset
 
 from conftest import small_params
 
@@ -112,7 +112,7 @@ def test_malformed_kto_row_names_file_row_and_field():
 
 
 def test_length_grouped_order_is_a_seeded_permutation_with_homogeneous_batches():
-    from careal.training import length_grouped_order
+    from careal.preference.training import length_grouped_order
 
     lengths = [(i * 37) % 101 for i in range(200)]
     order = length_grouped_order(lengths, batch_size=10, seed=1)

@@ -1,7 +1,7 @@
 import pytest
 
 from careal.errors import DataError
-from careal.pairing import join_judged, make_pairs
+from careal.preference.pairing import join_judged, make_pairs
 
 
 def items_for(level, labels, prompt_id="p"):
@@ -91,7 +91,7 @@ def test_near_identical_pairs_are_filtered_and_counted():
     items[0]["response"] = "I'm sorry, but I can't help with that. First, list each step."
     items[1]["response"] = "Sure, but I can't help with that. First, list each step."
     items[2]["response"] = "Sure. First, gather the records. Then, keep notes."
-    from careal.pairing import text_similarity
+    from careal.preference.pairing import text_similarity
 
     assert text_similarity(items[0]["response"], items[1]["response"]) > 0.7 > text_similarity(items[0]["response"], items[2]["response"])
     _, kept, _ = make_pairs(items, 2)

@@ -80,11 +80,12 @@ def test_every_bad_value_is_one_clear_error_naming_key_and_allowed(raw, words):
 
 
 def test_every_numeric_key_has_a_range_rule_and_every_rule_a_key():
-    """Adding a numeric key to params.py? Add its line to careal.params.RULES."""
+    """Adding a numeric key to careal/params/sections.py? Add its line to careal.params.RULES."""
     import dataclasses
     import typing
 
-    from careal.params import RULES, Params, _lookup
+    from careal.params import RULES, Params
+    from careal.params.parse import _lookup
 
     defaults = Params()
     missing = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from careal import preflight
+from careal.preference import preflight
 from careal.errors import CarealError
 from careal.jsonio import write_jsonl
 from careal.params import ModelParams, TrainParams
@@ -78,7 +78,7 @@ def test_lora_targets_must_exist_in_the_real_model(tiny_project):
 def test_train_cycle_stops_before_loading_anything(tmp_path):
     """A bad key stops train_cycle before the model is loaded (the base folder does not even
     exist here) and leaves the output folder empty."""
-    from careal.training import train_cycle
+    from careal.preference.training import train_cycle
 
     write_jsonl(tmp_path / "kto.jsonl", KTO_ROWS)
     out = tmp_path / "out"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from careal import preflight
+from careal.preference import preflight
 from careal.errors import CarealError
 from careal.params import parse_params
 from careal.presets import PRESETS, apply_preset, get_preset, load_preset

@@ -2,8 +2,8 @@
 
 import pytest
 
-from careal.reliability import accept_rate_by_level, against_gold, agreement, cohen_kappa, confusion_matrix
-from careal.scoring import ALL_LABELS, LABELS
+from careal.metrics.reliability import accept_rate_by_level, against_gold, agreement, cohen_kappa, confusion_matrix
+from careal.metrics.scoring import ALL_LABELS, LABELS
 
 A, C, R, U = "Accept", "Caution", "Refuse", "Unparsed"
 

@@ -1,4 +1,4 @@
-from careal.report import format_report
+from careal.metrics.report import format_report
 
 
 def test_report_shows_each_policy_and_the_change_against_c0():

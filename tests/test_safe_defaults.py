@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_every_from_pretrained_asks_for_no_remote_code_and_safetensors(tiny_project, monkeypatch):
     import transformers
 
-    from careal.modeling import load_policy
+    from careal.policy.loading import load_policy
 
     calls = []
     for cls in (transformers.AutoModelForCausalLM, transformers.AutoTokenizer, transformers.AutoConfig):
@@ -31,7 +31,7 @@ def test_every_from_pretrained_asks_for_no_remote_code_and_safetensors(tiny_proj
 
         monkeypatch.setattr(cls, "from_pretrained", classmethod(spy))
     monkeypatch.chdir(tiny_project)
-    from careal.resources import model_shape
+    from careal.policy.resources import model_shape
 
     load_policy("models/base", "models/c0")
     assert model_shape("models/base") is not None
@@ -50,7 +50,7 @@ def test_pickle_only_weights_are_refused(tiny_project, tmp_path, monkeypatch):
     from transformers import AutoModelForCausalLM
 
     from careal import pipeline
-    from careal.modeling import load_policy
+    from careal.policy.loading import load_policy
 
     folder = tmp_path / "pickled"
     model = AutoModelForCausalLM.from_pretrained(tiny_project / "models/base")
@@ -112,7 +112,7 @@ def test_memory_guard_stops_generate_and_train_before_loading(tiny_project, monk
 
 def test_a_model_too_big_for_the_machine_is_refused_from_its_config_alone(tmp_path, monkeypatch):
     """A 70B-shaped config and no weights at all: the guard answers before anything loads."""
-    from careal.resources import ModelShape, check_fits, generation_estimate, training_estimate
+    from careal.policy.resources import ModelShape, check_fits, generation_estimate, training_estimate
 
     shape = ModelShape(vocab_size=128_256, hidden_size=8192, num_layers=80, num_heads=64, num_kv_heads=8, intermediate_size=28_672, tie_word_embeddings=False)
     assert 69e9 < shape.parameters < 72e9
@@ -130,7 +130,7 @@ def test_a_model_too_big_for_the_machine_is_refused_from_its_config_alone(tmp_pa
 
 
 def test_available_memory_override_parses_units():
-    from careal.resources import parse_bytes
+    from careal.policy.resources import parse_bytes
 
     assert parse_bytes("1024") == 1024 and parse_bytes("2K") == 2048 and parse_bytes("1.5G") == int(1.5 * 1024**3)
     with pytest.raises(CarealError, match="CAREAL_AVAILABLE_MEMORY"):

@@ -1,6 +1,6 @@
 import pytest
 
-from careal.scoring import (
+from careal.metrics.scoring import (
     HEADLINE_KEYS,
     SAFETY_SCORE_TABLE,
     accept_all_safety,

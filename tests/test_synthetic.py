@@ -1,4 +1,4 @@
-"""Tests for careal.synthetic: the embedded, seeded stand-in for CARES-18K prompts."""
+"""Tests for careal.data.synthetic: the embedded, seeded stand-in for CARES-18K prompts."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from careal import synthetic
-from careal.synthetic import GENERATION_MODEL, METHODS, PRINCIPLES, generate_prompts
+from careal.data import synthetic
+from careal.data.synthetic import GENERATION_MODEL, METHODS, PRINCIPLES, generate_prompts
 
 N = 12
 KEYS = {"principle_index", "generation_model", "harmful_level", "method", "base_prompt", "prompt"}
@@ -82,7 +82,7 @@ def test_different_seeds_differ(rows):
 
 def test_deterministic_across_processes_and_hash_seeds():
     code = (
-        "import hashlib, json; from careal.synthetic import generate_prompts; "
+        "import hashlib, json; from careal.data.synthetic import generate_prompts; "
         "print(hashlib.sha256(json.dumps(generate_prompts(7, 5)).encode()).hexdigest())"
     )
     root = Path(__file__).resolve().parents[1]

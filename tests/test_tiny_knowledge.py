@@ -1,10 +1,10 @@
-"""The warm start's knowledge task (bootstrap.knowledge_examples_per_prompt, careal/tiny.py):
+"""The warm start's knowledge task (bootstrap.knowledge_examples_per_prompt, careal/policy/tiny.py):
 balanced harmless / harmful labels, train prompts only, its own random stream, single-token labels."""
 
 from collections import Counter
 
-from careal.synthetic import generate_prompts
-from careal.tiny import (
+from careal.data.synthetic import generate_prompts
+from careal.policy.tiny import (
     KNOWLEDGE_CORPUS_REPEATS,
     KNOWLEDGE_LABELS,
     KNOWLEDGE_QUESTION,
@@ -55,7 +55,7 @@ def test_knowledge_labels_are_single_tokens_of_the_tiny_tokenizer():
 def test_warm_start_form_accepts_every_template_and_rejects_garble():
     import random
 
-    from careal.tiny import STYLES, style_answer, style_of, warm_start_form
+    from careal.data.styles import STYLES, style_answer, style_of, warm_start_form
 
     rng = random.Random(0)
     for style in STYLES:

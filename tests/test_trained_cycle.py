@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from careal.curves import curve_warnings
+from careal.preference.curves import curve_warnings
 from careal.errors import CarealError
 from careal.jsonio import read_jsonl, write_jsonl
 from careal.quiet import THIRD_PARTY_DEPRECATIONS
@@ -167,7 +167,7 @@ def test_export_adapter_and_merged_give_the_same_greedy_answers(trained, tmp_pat
 def test_export_c0_is_the_base_and_out_is_never_half_written(trained, tmp_path, monkeypatch):
     from transformers import AutoModelForCausalLM
 
-    from careal import export
+    from careal.policy import export
 
     monkeypatch.chdir(trained["project"])
     summary = export.export_policy("c0", tmp_path / "c0")
@@ -193,7 +193,7 @@ def test_careal_trainer_arguments_raise_no_deprecation_warning(tmp_path):
     import torch
     from trl import DPOConfig, KTOConfig, SFTConfig
 
-    from careal.training import common_trainer_args
+    from careal.policy.trainer_args import common_trainer_args
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from careal import pipeline
-from careal.cycle_prompts import draw_cycle_prompts
+from careal.data.cycle_prompts import draw_cycle_prompts
 from careal.jsonio import read_jsonl, write_jsonl
-from careal.training import PREFERENCE_DATA, accumulate_rows, dpo_loss_args
+from careal.preference.training import PREFERENCE_DATA, accumulate_rows, dpo_loss_args
 
 from conftest import small_params
 
@@ -96,8 +96,8 @@ def two_cycle_project(tiny_project, tmp_path_factory):
 def test_init_and_ref_policy_choose_the_start_and_the_anchor(two_cycle_project, monkeypatch, init, ref_policy):
     import torch
 
-    from careal.modeling import load_policy
-    from careal.training import reference_model
+    from careal.policy.loading import load_policy
+    from careal.preference.training import reference_model
 
     monkeypatch.chdir(two_cycle_project)
     params = small_params()

@@ -11,6 +11,11 @@ returns one (label, evidence) per (prompt, response) pair. Kinds:
 - ``classifier`` (classifier.py): the finetuned judge that the judge_train stage trains
   (training.py): a LoRA sequence classifier on the base causal LM.
 
+Beside the kinds: ``spec.py`` (``JudgeSpec``, a judge's options as params.yaml and ``careal
+label`` give them), ``scoring.py`` (label scoring), ``templates.py`` (the rubrics),
+``cache.py`` (the judge cache), ``selftrain.py`` (the judge task of the tiny model's warm
+start) and ``labelling.py`` (``careal label``).
+
 ``make_judge`` builds the judge that a params.yaml judge spec asks for; ``judge_records`` runs
 it over generation records, through the judge cache (cache.py), and normalises what it says
 (``scoring.normalize_label``: "Reject" is Refuse, anything that is not a careal label is
@@ -22,7 +27,7 @@ from __future__ import annotations
 from careal.errors import CarealError
 from careal.judges.base import Judge
 from careal.judges.rules import RulesJudge
-from careal.scoring import normalize_label
+from careal.metrics.scoring import normalize_label
 
 __all__ = ["Judge", "RulesJudge", "make_judge", "judge_records", "judge_pairs"]
 

@@ -24,7 +24,7 @@ import hashlib
 from pathlib import Path
 
 from careal.errors import CarealError
-from careal.scoring import LABELS
+from careal.metrics.scoring import LABELS
 
 DEFAULT_FOLDER = "models/judge"
 INFO_FILE = "judge.json"
@@ -144,7 +144,7 @@ def load_trained(folder: str | Path, *, device: str = "auto", dtype: str = "auto
     classifier folder."""
     from peft import PeftModel
 
-    from careal.modeling import load_kwargs, resolve_device, resolve_dtype
+    from careal.policy.loading import load_kwargs, resolve_device, resolve_dtype
 
     folder = Path(folder)
     info = read_info(folder)
@@ -176,7 +176,7 @@ class ClassifierJudge:
     @property
     def identity(self) -> dict:
         if self._identity is None:
-            from careal.modeling import file_sha256
+            from careal.policy.loading import file_sha256
 
             base = self.info["base"]
             self._identity = {

@@ -28,7 +28,7 @@ def load_causal_lm(source: str, *, revision=None, dtype="auto", device="auto", t
     """(model in eval mode on its device, tokenizer padding on the left, device)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from careal.modeling import resolve_device, resolve_dtype
+    from careal.policy.loading import resolve_device, resolve_dtype
 
     device = resolve_device(device or "auto")
     kwargs = {"trust_remote_code": bool(trust_remote_code)}
@@ -98,7 +98,7 @@ class HFJudge(ScoringJudge):
     @property
     def identity(self) -> dict:
         if self._identity is None:
-            from careal.modeling import dir_sha256
+            from careal.policy.loading import dir_sha256
 
             source = self.spec.model
             local = Path(source).is_dir()

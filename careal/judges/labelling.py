@@ -39,7 +39,7 @@ def read_answers(path) -> list[dict]:
 def label_file(kind: str, input_path, output_path, *, options: dict, policy_path=None, base_path="models/base", use_cache: bool = True) -> dict:
     """Label ``input_path`` into ``output_path``; returns label counts, judged and cache_hits."""
     from careal.judges import judge_pairs, make_judge
-    from careal.params import JudgeSpec
+    from careal.judges.spec import JudgeSpec
 
     options = dict(options)
     options["label_words"] = parse_label_words(options.get("label_words"))

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from careal.errors import CarealError
-from careal.scoring import LABELS, UNPARSED
+from careal.metrics.scoring import LABELS, UNPARSED
 
 DEFAULT_RUBRIC = "cares"
 DEFAULT_CONCURRENCY = 4

@@ -47,7 +47,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from careal.scoring import UNPARSED
+from careal.metrics.scoring import UNPARSED
 
 RULES_VERSION = 2
 OPENING_CHARS = 160

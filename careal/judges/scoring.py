@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from careal.errors import CarealError
 from careal.judges.templates import Template
-from careal.scoring import LABELS, UNPARSED
+from careal.metrics.scoring import LABELS, UNPARSED
 
 DEFAULT_LABEL_WORDS = {"Accept": "Accept", "Caution": "Caution", "Refuse": "Refuse"}
 DIGITS = 6

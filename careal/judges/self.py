@@ -31,7 +31,7 @@ class SelfJudge(ScoringJudge):
     @property
     def identity(self) -> dict:
         if self._identity is None:
-            from careal.modeling import dir_sha256, has_adapter, read_base
+            from careal.policy.loading import dir_sha256, has_adapter, read_base
 
             base = read_base(self.base_dir)
             self._identity = {
@@ -46,7 +46,7 @@ class SelfJudge(ScoringJudge):
         return self._identity
 
     def _load(self):
-        from careal.modeling import load_policy
+        from careal.policy.loading import load_policy
 
         policy = load_policy(self.base_dir, self.policy_dir, device=self.spec.device or "auto", dtype=self.spec.dtype or "auto")
         return policy.model, policy.tokenizer, policy.device

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import random
 
+from careal.data.styles import STYLES, style_answer
 from careal.judges.templates import load_template
 
 #: The label words the tiny judge answers with (each one token of the tiny tokenizer).
@@ -66,8 +67,6 @@ def judge_examples(train_records: list[dict], per_prompt: float, seed: int) -> l
     Uses its own random stream (seeded from ``seed``), so the policy's warm-start answers are
     the same with or without these examples.
     """
-    from careal.tiny import STYLES, style_answer
-
     template = load_template(TEMPLATE)
     rng = random.Random(f"careal-judge-warm-start-{seed}")
     count = round(per_prompt * len(train_records))
@@ -102,9 +101,11 @@ def summary(examples: list[dict]) -> dict:
     }
 
 
-def check_label_tokens(tokenizer) -> None:
-    """Each label word must be one token of the tiny tokenizer (scoring reads one token)."""
-    for word in LABEL_WORDS:
-        ids = tokenizer(word, add_special_tokens=False)["input_ids"]
-        if len(ids) != 1:
-            raise RuntimeError(f"tiny tokenizer splits the judge label word {word!r} into {len(ids)} tokens")
+def warm_start_task(train_records: list[dict], per_prompt: float, seed: int):
+    """The judge task as the tiny model's bootstrap takes it (``careal.policy.tiny.ExtraTask``):
+    its examples, tokenizer corpus, the label words that must be single tokens, and its
+    summary for base.json (``judge_warm_start``)."""
+    from careal.policy.tiny import ExtraTask
+
+    examples = judge_examples(train_records, per_prompt, seed)
+    return ExtraTask(name="judge_warm_start", examples=examples, corpus=tokenizer_corpus(examples), single_tokens=LABEL_WORDS, summary=summary(examples))

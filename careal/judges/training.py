@@ -3,7 +3,7 @@ labelled (prompt, response, label) rows and measure it on held-out prompts.
 
 Rows (``judge_train.source``):
 
-- ``styles`` (default): answers careal writes in its three styles (``careal.tiny.style_answer``:
+- ``styles`` (default): answers careal writes in its three styles (``careal.data.styles.style_answer``:
   accept -> Accept, caution -> Caution, refuse -> Refuse), ``answers_per_prompt`` per prompt of
   the prepared **train** pool (data/prepared/train.jsonl; eval prompts are never read), styles
   balanced and shuffled with the seed. Their labels are known, not judged.
@@ -16,7 +16,7 @@ out and counted as ``unparsed_left_out``).
 
 Prompts (not rows) are split: ``heldout_fraction`` of the distinct prompts, drawn with the seed,
 are held out, so no prompt is in both parts. The held-out figures (accuracy, macro-F1, per-class
-precision / recall / F1, by ``careal.reliability.against_gold`` on the argmax class, plus how
+precision / recall / F1, by ``careal.metrics.reliability.against_gold`` on the argmax class, plus how
 many would be Unparsed at the judge's default margin) go into ``metrics/judge_train.json`` (a DVC
 metric) and ``judge.json``.
 
@@ -36,7 +36,7 @@ from pathlib import Path
 from careal import quiet
 from careal.errors import CarealError, DataError
 from careal.judges.classifier import CLASSES, INFO_FILE, WEIGHTS_FILE
-from careal.scoring import LABELS, UNPARSED, normalize_label
+from careal.metrics.scoring import LABELS, UNPARSED, normalize_label
 
 STYLE_LABEL = {"accept": "Accept", "caution": "Caution", "refuse": "Refuse"}
 NOT_TRAINED = {
@@ -53,7 +53,7 @@ def classifier_in_use(params) -> bool:
 
 def style_rows(prompts: list[dict], per_prompt: int, seed: int) -> list[dict]:
     """``per_prompt`` careal-written answers per prompt, styles balanced over the whole set."""
-    from careal.tiny import STYLES, style_answer
+    from careal.data.styles import STYLES, style_answer
 
     rng = random.Random(seed)
     n = len(prompts) * per_prompt
@@ -113,7 +113,7 @@ def split_by_prompt(rows: list[dict], fraction: float, seed: int) -> tuple[list[
 def resolve_base(setting: str, base_dir: Path) -> dict:
     """What the classifier starts from: ``auto`` = the pipeline's base model (models/base for
     builtin:tiny, else model.base as bootstrap recorded it), or a hub id / local folder."""
-    from careal.modeling import read_base, require_safetensors
+    from careal.policy.loading import read_base, require_safetensors
 
     if setting == "auto":
         spec = read_base(base_dir)
@@ -128,7 +128,7 @@ def resolve_base(setting: str, base_dir: Path) -> dict:
 
 
 def heldout_figures(pred: list[str], gold: list[str], unparsed_at_margin: int) -> dict:
-    from careal.reliability import against_gold
+    from careal.metrics.reliability import against_gold
 
     figures = against_gold(pred, gold, LABELS)
     figures["unparsed_at_default_margin"] = unparsed_at_margin
@@ -160,8 +160,8 @@ def train_classifier(settings, *, seed: int, prompts: list[dict], base_dir: Path
 
     from careal.jsonio import write_json
     from careal.judges.classifier import DEFAULT_MIN_MARGIN, INPUT_FORMAT, classifier_text, load_base_for_classification, predict_probabilities, verdict
-    from careal.modeling import file_sha256, load_kwargs, resolve_device, resolve_dtype
-    from careal.training import common_trainer_args
+    from careal.policy.loading import file_sha256, load_kwargs, resolve_device, resolve_dtype
+    from careal.policy.trainer_args import common_trainer_args
 
     s = settings
     if s.source == "styles":

@@ -1,7 +1,7 @@
 """How far to trust a judge: agreement between two judges and accuracy against gold labels.
 
 Pure functions over label lists (no I/O, no model). Labels are careal's: Accept, Caution,
-Refuse and Unparsed (``careal.scoring``). Two label lists are always paired by position, so
+Refuse and Unparsed (``careal.metrics.scoring``). Two label lists are always paired by position, so
 they must have the same length (``ValueError`` otherwise), and a label outside the label set a
 function works with is a ``ValueError`` naming it and its position: a misspelt label is never
 silently dropped from a denominator.
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from careal.scoring import ALL_LABELS, LABELS, UNPARSED
+from careal.metrics.scoring import ALL_LABELS, LABELS, UNPARSED
 
 __all__ = ["confusion_matrix", "agreement", "cohen_kappa", "accept_rate_by_level", "against_gold"]
 

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from careal.scoring import ALL_LABELS, HEADLINE_KEYS
+from careal.metrics.scoring import ALL_LABELS, HEADLINE_KEYS
 
 TREND_FILE = "trend.json"
 

@@ -164,7 +164,7 @@ def model_shape(base_dir) -> ModelShape | None:
     None when the config cannot be read here (the loader then reports its own error)."""
     from pathlib import Path
 
-    from careal.modeling import _source, read_base
+    from careal.policy.loading import _source, read_base
 
     base_dir = Path(base_dir)
     try:
@@ -184,7 +184,7 @@ def dtype_bytes(dtype: str, device: str) -> int:
 
 def guard_generation(params, base_dir, stage: str, prompts: list[str], decoding, section: str) -> None:
     """Before generate@cK / evaluate@cK load a model."""
-    from careal.modeling import resolve_device
+    from careal.policy.loading import resolve_device
 
     device = resolve_device(params.model.device)
     shape = model_shape(base_dir)
@@ -196,7 +196,7 @@ def guard_generation(params, base_dir, stage: str, prompts: list[str], decoding,
 
 def guard_training(params, base_dir, stage: str) -> None:
     """Before train@cK loads a model."""
-    from careal.modeling import resolve_device
+    from careal.policy.loading import resolve_device
 
     device = resolve_device(params.model.device)
     shape = model_shape(base_dir)

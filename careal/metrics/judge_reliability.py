@@ -3,7 +3,7 @@ training judge's labels of a cycle's answers can be trusted.
 
 On cycle cK's generations it sets the training judge's labels (data/cycles/cK/judgments.jsonl)
 against the evaluation judge's labels of the same answers, and both against gold labels where
-there are any, using the pure functions of ``careal.reliability``:
+there are any, using the pure functions of ``careal.metrics.reliability``:
 
 - ``agreement`` and Cohen's ``kappa`` (train vs eval), the ``confusion`` matrix (rows: training
   judge, columns: eval judge, Unparsed included), each judge's ``label_counts`` and
@@ -11,7 +11,7 @@ there are any, using the pure functions of ``careal.reliability``:
   accepts more answers to harmful prompts);
 - ``gold``: accuracy, macro-F1, kappa and per-class precision / recall / F1 of each judge
   against gold labels: on the embedded default the answers' known warm-start styles
-  (``careal.tiny.style_of``: an answer that opens like a style's template), or a user's file
+  (``careal.data.styles.style_of``: an answer that opens like a style's template), or a user's file
   of ``prompt``, ``response``, ``label`` records (``judge.gold``). Answers without a gold label
   are left out of these figures, and ``gold.n`` says how many were measured.
 """
@@ -21,18 +21,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from careal.errors import DataError
-from careal.params import BUILTIN_MODEL
-from careal.scoring import ALL_LABELS, LABELS, normalize_label
+from careal.metrics.scoring import ALL_LABELS, LABELS, normalize_label
 
 STYLE_LABEL = {"accept": "Accept", "caution": "Caution", "refuse": "Refuse"}
 
 
-def gold_labels(gold: str | None, model_base: str, generations: list[dict]) -> tuple[str | None, list[str | None]]:
-    """(gold source, one gold label or None per generation record)."""
-    if gold in (None, "none") or (gold == "auto" and model_base != BUILTIN_MODEL):
+def gold_labels(gold: str | None, known_styles: bool, generations: list[dict]) -> tuple[str | None, list[str | None]]:
+    """(gold source, one gold label or None per generation record). ``gold`` is params.yaml's
+    ``judge.gold``; ``auto`` reads the answers' styles back (``careal.data.styles.style_of``)
+    when ``known_styles`` (the policy is the built-in tiny model, which answers in them), and
+    gives no gold otherwise."""
+    if gold in (None, "none") or (gold == "auto" and not known_styles):
         return None, [None] * len(generations)
     if gold == "auto":
-        from careal.tiny import style_of
+        from careal.data.styles import style_of
 
         return "tiny_styles", [STYLE_LABEL.get(style_of(g["response"]) or "") for g in generations]
     from careal.jsonio import read_jsonl
@@ -59,7 +61,7 @@ def _by_key(records: list[dict], path) -> dict:
 
 def reliability_report(prompts: list[dict], generations: list[dict], train: list[dict], evaluated: list[dict], gold: tuple[str | None, list], train_path) -> tuple[dict, list[dict]]:
     """(the metrics document, the (train label, eval label) rows for the confusion plot)."""
-    from careal import reliability as rel
+    from careal.metrics import reliability as rel
 
     levels_of = {p["id"]: int(p["harmful_level"]) for p in prompts}
     train_by_key = _by_key(train, train_path)

@@ -27,10 +27,11 @@ from pathlib import Path
 
 from careal import quiet
 from careal.errors import CarealError
-from careal.fused_head import score_labelled_positions_only
+from careal.policy.fused_head import score_labelled_positions_only
 from careal.jsonio import read_jsonl, write_json, write_jsonl
-from careal.modeling import LINEAGE_FILE, dir_sha256, file_sha256, has_adapter, load_policy, read_base
-from careal.preflight import check_kto_classes
+from careal.policy.trainer_args import common_trainer_args
+from careal.policy.loading import LINEAGE_FILE, dir_sha256, file_sha256, has_adapter, load_policy, read_base
+from careal.preference.preflight import check_kto_classes
 
 KTO_FIELDS = ("prompt", "completion", "label")
 DPO_FIELDS = ("prompt", "chosen", "rejected")
@@ -65,34 +66,6 @@ def dpo_loss_args(sft_weight: float) -> dict:
     if sft_weight > 0:
         return {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, float(sft_weight)]}
     return {"loss_type": ["sigmoid"]}
-
-
-def trainer_precision(device: str, dtype) -> dict:
-    """TrainingArguments precision flags that match the model's dtype and device."""
-    import torch
-
-    if device == "cpu":
-        return {"use_cpu": True, "bf16": False, "fp16": False}
-    return {"bf16": dtype == torch.bfloat16, "fp16": dtype == torch.float16}
-
-
-def common_trainer_args(output_dir, seed: int, device: str, dtype) -> dict:
-    """Arguments every careal trainer shares: no checkpoints, no trackers, seeded, no
-    activation checkpointing (it only slows small models down; ``activation_checkpointing``
-    is transformers 5's name, ``gradient_checkpointing`` its deprecated alias), and a log
-    point every few steps for the training curves (careal/curves.py)."""
-    return {
-        "output_dir": str(output_dir),
-        "save_strategy": "no",
-        "report_to": "none",
-        "logging_steps": 5,
-        "logging_first_step": True,
-        "seed": seed,
-        "data_seed": seed,
-        "dataloader_num_workers": 0,
-        "activation_checkpointing": False,
-        **trainer_precision(device, dtype),
-    }
 
 
 def _check_fields(rows: list[dict], fields: tuple, path) -> None:
@@ -196,8 +169,8 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
     from transformers import set_seed
     from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
 
-    from careal import preflight
-    from careal.curves import TrainingCurves
+    from careal.preference import preflight
+    from careal.preference.curves import TrainingCurves
 
     method = train_params.method
     data_path = Path(data_dir) / f"{method}.jsonl"

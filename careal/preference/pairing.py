@@ -31,7 +31,7 @@ import random
 from collections import defaultdict
 
 from careal.errors import DataError
-from careal.scoring import UNPARSED, safety_score
+from careal.metrics.scoring import UNPARSED, safety_score
 
 PAIR_STRATEGIES = ("best_vs_worst", "best_vs_random", "all_pairs")
 

@@ -29,11 +29,14 @@ something real to fix, and something real to make worse.
 from __future__ import annotations
 
 import random
-import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-STYLES = ("accept", "caution", "refuse")
+from careal.data.styles import STYLES, style_answer
+
+#: The name of the embedded tiny policy as ``model.base`` in params.yaml.
+BUILTIN_MODEL = "builtin:tiny"
 
 #: Principles whose harmless questions the warm start tends to refuse (over-refusal):
 #: 4 self-harm and unsafe behaviour, 5 illicit medical practices and unethical use.
@@ -55,29 +58,6 @@ CHAT_TEMPLATE = (
 )
 SPECIAL_TOKENS = ["<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
 
-# Each style opens with its own word (Sure / Please / I'm), so the first token the model picks
-# is the style it picks, and greedy decoding follows the majority style of a prompt.
-_ACCEPT_STEPS = [
-    "gather the records",
-    "list each step",
-    "check the details",
-    "set a schedule",
-    "keep notes",
-    "compare the options",
-    "start small",
-    "write a plan",
-]
-_CAUTION_CAVEATS = [
-    "Please be careful and consult a licensed clinician first.",
-    "Please be careful: talk to a doctor or pharmacist.",
-    "Please be careful and seek professional advice.",
-]
-_REFUSE_ANSWERS = [
-    "I'm sorry, but I can't help with that.",
-    "I'm sorry, but I cannot assist with this.",
-    "I'm sorry, I won't help with that.",
-]
-
 
 def warm_start_kind(record: dict) -> str:
     """Which row of WARM_START_MIX a prompt falls under."""
@@ -89,43 +69,6 @@ def warm_start_kind(record: dict) -> str:
             return "harmless_sensitive_topic"
         return "harmless"
     return "harmful_direct" if record["method"] == "direct" else "harmful_rewritten"
-
-
-def style_answer(style: str, rng: random.Random) -> str:
-    """One short warm-start answer in the given style."""
-    if style == "accept":
-        first, second = rng.sample(_ACCEPT_STEPS, 2)
-        return f"Sure. First, {first}. Then, {second}."
-    if style == "caution":
-        return rng.choice(_CAUTION_CAVEATS)
-    if style == "refuse":
-        return rng.choice(_REFUSE_ANSWERS)
-    raise ValueError(f"unknown style {style!r}")
-
-
-def style_of(answer: str) -> str | None:
-    """The warm-start style an answer opens like (Sure / Please / I'm), or None: the "known
-    styles" gold the judge reliability stage uses on the embedded default."""
-    words = (answer or "").strip().split()
-    first = words[0].strip(".,:;!").replace("\u2019", "'") if words else ""
-    return {"Sure": "accept", "Please": "caution", "I'm": "refuse"}.get(first)
-
-
-def warm_start_form(answer: str) -> str | None:
-    """The style whose exact template ``answer`` follows (``style_answer``'s forms), or None:
-    a measure of fluency on the embedded default. ``style_of`` reads only the opening word, so
-    a garbled answer ("I'm sorry, but I. Then, but I.") still has a style but no form; an
-    alignment cycle that pushes the rejected answers far down can break the tiny model's
-    language while its labels look better (``benchmarks/fluency.py``)."""
-    text = (answer or "").strip()
-    if text in _CAUTION_CAVEATS:
-        return "caution"
-    if text in _REFUSE_ANSWERS:
-        return "refuse"
-    steps = "|".join(re.escape(step) for step in _ACCEPT_STEPS)
-    if re.fullmatch(rf"Sure\. First, ({steps})\. Then, ({steps})\.", text):
-        return "accept"
-    return None
 
 
 def warm_start_examples(records: list[dict], repeats: int, seed: int) -> list[dict]:
@@ -199,10 +142,28 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     )
 
 
-def build_tiny(train_records: list[dict], params, seed: int, out_dir: Path) -> dict:
+@dataclass
+class ExtraTask:
+    """Another task the warm start teaches besides chatting, given by the caller so that this
+    module needs nothing of it: the ``self`` judge's labelling task
+    (``careal.judges.selftrain.warm_start_task``), written by the judges package."""
+
+    name: str
+    """The key of ``summary`` in the bootstrap summary (base.json)."""
+    examples: list[dict]
+    """SFT examples, ``{"prompt": user turn, "answer": assistant turn, ...}``."""
+    corpus: list[str]
+    """Extra lines for the tokenizer corpus."""
+    single_tokens: tuple[str, ...]
+    """Words that must each be one token of the tiny tokenizer (read as one next token)."""
+    summary: dict
+
+
+def build_tiny(train_records: list[dict], params, seed: int, out_dir: Path, extra: ExtraTask) -> dict:
     """Train the tokenizer, initialise the model, warm-start it with SFT; save to ``out_dir``.
 
-    ``params`` is a BootstrapParams. Returns a summary (sizes, style counts, SFT loss).
+    ``params`` is a BootstrapParams; ``extra`` the judge task taught alongside (``ExtraTask``).
+    Returns a summary (sizes, style counts, SFT loss).
     """
     import torch
     from datasets import Dataset
@@ -210,23 +171,24 @@ def build_tiny(train_records: list[dict], params, seed: int, out_dir: Path) -> d
     from trl import SFTConfig, SFTTrainer
 
     from careal import quiet
-    from careal.fused_head import score_labelled_positions_only
-    from careal.training import common_trainer_args
+    from careal.policy.fused_head import score_labelled_positions_only
+    from careal.policy.trainer_args import common_trainer_args
 
     set_seed(seed)
     examples = warm_start_examples(train_records, params.sft_repeats, seed)
-    from careal.judges import selftrain  # judge warm start: the policy also learns to label answers (self judge)
-
-    judging = selftrain.judge_examples(train_records, params.judge_examples_per_prompt, seed)
+    judging = extra.examples
     knowing = knowledge_examples(train_records, params.knowledge_examples_per_prompt, seed)
     corpus = (
         [r["prompt"] for r in train_records]
         + [e["answer"] for e in examples]
-        + selftrain.tokenizer_corpus(judging)
+        + extra.corpus
         + ([KNOWLEDGE_QUESTION, *KNOWLEDGE_LABELS] * KNOWLEDGE_CORPUS_REPEATS if knowing else [])
     )
     tokenizer = train_tokenizer(corpus, params.vocab_size)
-    selftrain.check_label_tokens(tokenizer)
+    for word in extra.single_tokens:  # scoring reads each of these words as one next token
+        pieces = tokenizer(word, add_special_tokens=False)["input_ids"]
+        if len(pieces) != 1:
+            raise RuntimeError(f"tiny tokenizer splits the {extra.name} word {word!r} into {len(pieces)} tokens")
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=params.hidden_size,
@@ -281,6 +243,6 @@ def build_tiny(train_records: list[dict], params, seed: int, out_dir: Path) -> d
         "sft_train_loss": round(float(result.training_loss), 6),
         "warm_start_mix": {k: dict(zip(STYLES, v)) for k, v in WARM_START_MIX.items()},
         "over_refused_principles": list(OVER_REFUSED_PRINCIPLES),
-        "judge_warm_start": selftrain.summary(judging),
+        extra.name: extra.summary,
         "knowledge_examples": {label: sum(e["answer"] == label for e in knowing) for label in KNOWLEDGE_LABELS},
     }

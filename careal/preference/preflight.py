@@ -119,7 +119,7 @@ def check_before_loading(train, model_params, rows: list[dict], path) -> None:
     """Everything that needs no model: params, preference rows, precision for the device."""
     import torch
 
-    from careal.modeling import resolve_device
+    from careal.policy.loading import resolve_device
 
     check_train_params(train.method, train)
     lora_target_modules(train.lora_target_modules)

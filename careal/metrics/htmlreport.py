@@ -13,8 +13,8 @@ import html
 import io
 import re
 
-from careal.report import COLUMNS, format_signed, format_value, unparsed_count
-from careal.scoring import ALL_LABELS
+from careal.metrics.report import COLUMNS, format_signed, format_value, unparsed_count
+from careal.metrics.scoring import ALL_LABELS
 
 SAMPLE_SIZE = 12
 LABEL_COLOURS = {"Accept": "#4c9f70", "Caution": "#e0a63a", "Refuse": "#c8553d", "Unparsed": "#8c8c8c"}
@@ -239,7 +239,7 @@ def render_html(metrics: dict[str, dict], breakdowns: dict[str, dict], runs: dic
 def _answers(policy: str) -> dict[str, dict] | None:
     """id -> {label, response} of a policy's eval answers (greedy: one per prompt), or None."""
     from careal.jsonio import read_jsonl
-    from careal.pipeline import EVAL
+    from careal.layout import EVAL
 
     answers, judgments = EVAL / policy / "answers.jsonl", EVAL / policy / "judgments.jsonl"
     if not (answers.exists() and judgments.exists()):
@@ -251,8 +251,8 @@ def _answers(policy: str) -> dict[str, dict] | None:
 def write_report_page(out, metrics: dict[str, dict], breakdowns: dict[str, dict], revs=()) -> None:
     """Gather the sample and the other revisions, render, write atomically."""
     from careal.jsonio import atomic_path, read_jsonl
-    from careal.pipeline import PREPARED
-    from careal.revisions import metrics_at
+    from careal.layout import PREPARED
+    from careal.metrics.revisions import metrics_at
 
     names = list(metrics)
     first, last = names[0], names[-1]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from careal.errors import CarealError
 from careal.jsonio import atomic_dir, read_json, write_json
-from careal.modeling import ADAPTER_CONFIG, LINEAGE_FILE, has_adapter, load_policy, load_tokenizer, read_base
+from careal.policy.loading import ADAPTER_CONFIG, LINEAGE_FILE, has_adapter, load_policy, load_tokenizer, read_base
 
 ADAPTER_FILES = (ADAPTER_CONFIG, "adapter_model.safetensors")
 HEADLINE = ("safety_score", "harmful_refusal_rate", "erroneous_refusal_rate", "discrimination", "accuracy", "f1", "n")

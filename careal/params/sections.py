@@ -1,0 +1,247 @@
+"""The sections of params.yaml, one documented dataclass each; ``Params`` is the whole file.
+
+Every field's type is checked from its annotation and its range from ``careal.params.rules``
+(``careal.params.parse``). A judge's options are ``careal.judges.spec.JudgeSpec``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from careal.errors import CarealError
+from careal.judges.spec import JudgeSpec
+from careal.policy.tiny import BUILTIN_MODEL
+
+
+@dataclass
+class DataParams:
+    """Section ``data``: where the prompts come from and how train/eval are drawn."""
+
+    source: str = "builtin"
+    """``builtin`` (careal's synthetic CARES-format set), a local ``.jsonl``/``.parquet``/``.csv``
+    file in the CARES schema, or ``hf:<dataset id or local dataset folder>`` (e.g.
+    ``hf:HFXM/CARES-18K``), loaded with ``datasets``."""
+    builtin_base_prompts_per_cell: int = 12
+    """Builtin source: distinct base prompts per principle x harm level (each gets 4 rewrites)."""
+    hf_train_split: str = "train"
+    hf_eval_split: str = "test"
+    """``hf:`` sources with both splits: rows come from them as published; else careal splits."""
+    eval_fraction: float = 0.5
+    """Single-split sources: share of base prompts (per harm level) held out for evaluation."""
+    train_size: int = 384
+    eval_size: int = 384
+    """Prompts drawn, stratified by harm level x method (0 = all available)."""
+    leak_guard: bool = True
+    """Drop (and count) train rows whose base_prompt also appears in the eval set."""
+    on_bad_rows: str = "error"
+    """``error``: a bad source row stops prepare (exit 2, file/row/field named); ``skip``: bad rows
+    are left out, counted and listed with their reason in data/prepared/summary.json."""
+
+
+@dataclass
+class ModelParams:
+    """Section ``model``: the base policy every cycle starts from."""
+
+    base: str = BUILTIN_MODEL
+    """``builtin:tiny``, a Hugging Face causal LM id, or a local model folder."""
+    revision: str | None = None
+    trust_remote_code: bool = False
+    dtype: str = "auto"
+    """``auto`` (bfloat16 on a GPU that supports it, else float32), ``float32``, ``bfloat16``, ``float16``."""
+    device: str = "auto"
+    """``auto`` (CUDA if available, else CPU), ``cpu`` or ``cuda``."""
+
+
+@dataclass
+class BootstrapParams:
+    """Section ``bootstrap``: the embedded tiny policy (used only when model.base is builtin:tiny)."""
+
+    vocab_size: int = 2048
+    hidden_size: int = 128
+    intermediate_size: int = 384
+    num_layers: int = 4
+    num_heads: int = 4
+    sft_repeats: int = 4
+    """Warm-start answers written per train prompt (styles drawn from the miscalibrated mix)."""
+    judge_examples_per_prompt: float = 0.5
+    """Judge-task warm-start examples per train prompt (careal/judges/selftrain.py): the tiny
+    policy learns to label answers with the compact template, leniently, so it can be the
+    ``self`` judge. 0 leaves them out; 0.5 adds about a third to the SFT tokens."""
+    knowledge_examples_per_prompt: float = 0.0
+    """Knowledge-task warm-start examples per train prompt (careal/policy/tiny.py
+    ``knowledge_examples``): the train prompt followed by "is it harmful?" and the answer
+    harmless / harmful. The tiny model learns to *represent* intent, as a pretrained model
+    has, while its chat answers keep the miscalibrated mix. Train prompts only."""
+    sft_epochs: int = 6
+    """Warm-start epochs (params.yaml: 4 with the knowledge task; 3 leaves c0 refusing too
+    little even of plainly worded harmful requests, see docs/balance.md)."""
+    sft_learning_rate: float = 3e-3
+    sft_batch_size: int = 32
+    sft_prompt_loss: bool = False
+    """Also train the warm start on the prompt tokens (a language-model loss over the whole
+    conversation, trl's ``completion_only_loss: false``), not only on the answers: the model
+    then has to read the prompts' wording, as a pretrained model has, instead of only the
+    cues that predict the answer style."""
+
+
+@dataclass
+class GenerateParams:
+    """Section ``generate``: how the parent policy samples answers to the train prompts."""
+
+    samples: int = 4
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 48
+    batch_size: int = 64
+    prompts_per_cycle: int = 0
+    """Train prompts each cycle answers: a fresh draw per cycle from data/prepared/train.jsonl,
+    seeded by the seed and the cycle name and stratified by harm level x method, so that
+    successive cycles see different prompts. 0 = every train prompt, every cycle."""
+    harmless_share: float = 0.0
+    """With prompts_per_cycle: the share of harmless prompts in each cycle's draw (as far as
+    the pool has them), e.g. 0.5 for as many harmless as harmful prompts; 0 = the pool's own
+    proportions (CARES-style sets hold about one harmless prompt in four)."""
+
+
+@dataclass
+class JudgeParams:
+    """Section ``judge``: the training judge labels preference data; the eval judge is fixed."""
+
+    train: JudgeSpec = field(default_factory=JudgeSpec)
+    eval: JudgeSpec = field(default_factory=JudgeSpec)
+    gold: str | None = "auto"
+    """Gold labels for the reliability stage: ``auto`` (the warm-start styles of the built-in
+    tiny model's answers, careal.data.styles.style_of, when model.base is builtin:tiny; else none),
+    ``none``, or a .jsonl file of records with ``prompt``, ``response`` and ``label``."""
+
+
+@dataclass
+class JudgeTrainParams:
+    """Section ``judge_train``: the ``classifier`` judge's training (stage judge_train,
+    careal/judges/training.py, docs/judges.md). It trains only when ``judge.train`` or
+    ``judge.eval`` has kind ``classifier``; otherwise
+    the stage writes a constant "not trained" marker in about a second."""
+
+    source: str = "styles"
+    """``styles``: answers careal writes in its three known styles (accept/caution/refuse ->
+    Accept/Caution/Refuse) to the train-pool prompts (never eval prompts); or a ``.jsonl`` file
+    of ``prompt``, ``response``, ``label`` records (add it to the stage's deps in dvc.yaml)."""
+    labels: str = "known"
+    """``known``: the rows' own labels; ``rules``: the labels the rules judge gives the same
+    answers (distilling another judge; its Unparsed rows are left out and counted)."""
+    answers_per_prompt: int = 1
+    """styles: answers written per train prompt (styles balanced over the whole set)."""
+    heldout_fraction: float = 0.2
+    """Share of the distinct prompts held out for the held-out figures (never trained on)."""
+    base: str = "auto"
+    """The causal LM the classifier starts from: ``auto`` = the pipeline's base model
+    (models/base for builtin:tiny, else model.base), or a hub id / local folder."""
+    epochs: int = 3
+    learning_rate: float = 1e-2
+    """LoRA + head learning rate (1e-2 suits the tiny model; about 1e-4 for a real LLM)."""
+    batch_size: int = 16
+    max_length: int = 256
+    """Tokens the classifier reads per (prompt, answer); longer inputs lose their start."""
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_target_modules: str = "all-linear"
+    device: str = "auto"
+    """``auto`` (CUDA if available, else CPU), ``cpu`` or ``cuda``."""
+    dtype: str = "auto"
+    """``auto`` (bfloat16 on a GPU that supports it, else float32), ``float32``, ``bfloat16``, ``float16``."""
+
+
+@dataclass
+class PairParams:
+    """Section ``pair``: how labels become KTO rows and DPO pairs."""
+
+    dpo_strategy: str = "best_vs_worst"
+    """Which answers of a prompt are paired (careal.preference.pairing): ``best_vs_worst`` (best-scored
+    against worst-scored), ``best_vs_random`` (best-scored against a seeded random lower-scored
+    one) or ``all_pairs`` (every higher/lower combination, largest score margin first)."""
+    dpo_max_pairs_per_prompt: int = 2
+    """Cap on pairs per prompt (distinct answer texts first)."""
+    dpo_min_score_margin: float = 0.0
+    """A pair needs chosen score - rejected score >= this (and > 0); e.g. 1.0 keeps only
+    right-vs-wrong pairs and drops Caution-vs-Accept pairs at harm level 2 (margin 0.5)."""
+    dpo_max_text_similarity: float = 1.0
+    """Drop pairs whose chosen and rejected texts are more alike than this (word-level difflib
+    ratio, 0..1; counted as ``near_identical`` in pair_stats.json). 1.0 keeps every pair."""
+    dpo_balance_harmless: bool = True
+    """Repeat the harmless prompts' DPO pairs until they match the harmful prompts' pairs."""
+    dpo_balance_by_method: bool = False
+    """With dpo_balance_harmless: balance within each method (direct, indirect, obfuscate,
+    role_play) separately, so no rewrite framing is paired mostly with refusals."""
+
+
+@dataclass
+class TrainParams:
+    """Section ``train``: trl KTO/DPO on a LoRA adapter."""
+
+    method: str = "kto"
+    """``kto`` (KTOTrainer on kto.jsonl) or ``dpo`` (DPOTrainer on dpo.jsonl)."""
+    beta: float = 0.1
+    learning_rate: float = 5e-4
+    """The embedded default (params.yaml) uses 1e-3 for one epoch per cycle: as much update as
+    two epochs at 5e-4 in half the time (docs/balance.md); KTO swings harder at that rate."""
+    epochs: int = 1
+    batch_size: int = 16
+    max_length: int = 256
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    lora_target_modules: str = "all-linear"
+    kto_desirable_weight: float | str = "auto"
+    kto_undesirable_weight: float | str = "auto"
+    """``auto`` balances the classes so desirable_weight*n_desirable /
+    (undesirable_weight*n_undesirable) is 1, inside trl's recommended [1, 4/3]."""
+    init: str = "continue"
+    """``continue``: train the parent's adapter further; ``fresh``: a new LoRA adapter on the
+    base model each cycle (c1 is always fresh: its parent c0 has no adapter)."""
+    ref_policy: str = "previous"
+    """The reference the DPO/KTO log-ratios are taken against: ``previous`` (the parent policy)
+    or ``base`` (the base model). Recorded in lineage.json with ``init``."""
+    accumulate: int = 0
+    """Also train on the preference rows of up to this many earlier cycles (read from the
+    parent's models/cP/preference_data.jsonl); 0 = this cycle's rows only."""
+    sft_weight: float = 0.0
+    """DPO only: weight of trl's ``sft`` loss (negative log-likelihood of the chosen answers)
+    added to the sigmoid DPO loss (DPOConfig loss_type [sigmoid, sft], loss_weights [1, w]);
+    it keeps the chosen answers likely while the margin grows. 0 = plain DPO."""
+    lr_scheduler: str = "linear"
+    """transformers lr_scheduler_type (e.g. linear, cosine, constant)."""
+    warmup_ratio: float = 0.0
+    """Share of the steps spent warming the learning rate up (warmup_steps below 1 is a ratio)."""
+
+
+@dataclass
+class EvaluateParams:
+    """Section ``evaluate``: greedy answers of each policy on the eval split."""
+
+    policies: list[str] = field(default_factory=lambda: ["c0", "c1", "c2", "c3"])
+    """Every policy evaluated: c0 (the base) and each cycle in ``cycles``."""
+    max_new_tokens: int = 48
+    batch_size: int = 64
+
+
+@dataclass
+class Params:
+    seed: int = 0
+    data: DataParams = field(default_factory=DataParams)
+    model: ModelParams = field(default_factory=ModelParams)
+    bootstrap: BootstrapParams = field(default_factory=BootstrapParams)
+    generate: GenerateParams = field(default_factory=GenerateParams)
+    judge: JudgeParams = field(default_factory=JudgeParams)
+    judge_train: JudgeTrainParams = field(default_factory=JudgeTrainParams)
+    pair: PairParams = field(default_factory=PairParams)
+    train: TrainParams = field(default_factory=TrainParams)
+    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    cycles: dict[str, str] = field(default_factory=dict)
+    """Cycle name -> parent policy name (c0 is the base model without adapter)."""
+
+    def parent(self, cycle: str) -> str:
+        if cycle not in self.cycles:
+            raise CarealError(f"params.yaml: cycle {cycle!r} is not declared under 'cycles' (declared: {', '.join(self.cycles) or 'none'})")
+        return self.cycles[cycle]
+
+
