@@ -18,9 +18,14 @@ PARAMS_OPTION = click.option("--params", "params_path", default="params.yaml", s
 
 
 def _params(path):
+    """params.yaml, checked; and the CPU numerics it asks for (careal/runtime.py), set here,
+    before any command imports torch."""
     from careal.params import load_params
+    from careal.runtime import pin_cpu
 
-    return load_params(path)
+    params = load_params(path)
+    pin_cpu(params.cpu.threads, params.cpu.reproducible)
+    return params
 
 
 class CarealGroup(click.Group):

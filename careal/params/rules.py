@@ -59,6 +59,7 @@ RULES: dict[str, Rule] = {
     "model.base": non_empty(),
     "model.dtype": one_of("auto", "float32", "bfloat16", "float16"),
     "model.device": one_of("auto", "cpu", "cuda"),
+    "cpu.threads": at_least(0),
     "bootstrap.vocab_size": at_least(300),
     "bootstrap.hidden_size": at_least(1),
     "bootstrap.intermediate_size": at_least(1),

@@ -53,6 +53,23 @@ class ModelParams:
 
 
 @dataclass
+class CpuParams:
+    """Section ``cpu``: the CPU numerics of every stage that runs a model (careal/runtime.py).
+    Figures on the CPU depend on the processor's kernels and on the thread count; these keys fix
+    both, so the same params and seed give the same bytes on any Intel x86-64 CPU with AVX2."""
+
+    threads: int = 2
+    """Threads for torch and MKL. A sum split over more threads is added in another order, so
+    the count is fixed rather than taken from the machine; 0 = torch's default (every core:
+    faster on a large machine, but the bytes then depend on its core count)."""
+    reproducible: bool = True
+    """Pin MKL and torch to their AVX2 code paths (``MKL_CBWR=AVX2``,
+    ``ATEN_CPU_CAPABILITY=avx2``): an AVX-512 machine then computes exactly what an AVX2
+    machine does, at no measurable cost on the embedded default. false = each machine's own
+    fastest kernels. (AMD Zen CPUs run MKL's own kernels either way: docs/architecture.md.)"""
+
+
+@dataclass
 class BootstrapParams:
     """Section ``bootstrap``: the embedded tiny policy (used only when model.base is builtin:tiny)."""
 
@@ -229,6 +246,7 @@ class Params:
     seed: int = 0
     data: DataParams = field(default_factory=DataParams)
     model: ModelParams = field(default_factory=ModelParams)
+    cpu: CpuParams = field(default_factory=CpuParams)
     bootstrap: BootstrapParams = field(default_factory=BootstrapParams)
     generate: GenerateParams = field(default_factory=GenerateParams)
     judge: JudgeParams = field(default_factory=JudgeParams)
