@@ -109,8 +109,15 @@ def generate(cycle, params_path):
     """The parent policy samples generate.samples answers per train prompt."""
     from careal.pipeline import run_generate
 
-    n = run_generate(_params(params_path), cycle)
-    click.echo(f"generate@{cycle}: {n} answers")
+    stats = run_generate(_params(params_path), cycle)
+    line = f"generate@{cycle}: {stats['answers']} answers ({stats['backend']} backend"
+    if "cache_hits" in stats:
+        line += f"; asked {stats['requests']}, from the answer cache {stats['cache_hits']}"
+    if stats.get("oom_backoffs"):
+        line += f"; out of memory {len(stats['oom_backoffs'])} time(s), batch size lowered to {stats['final_batch_size']}"
+    if stats.get("missing"):
+        line += f"; {stats['missing']} failed and left out (generate.openai.on_error: skip)"
+    click.echo(line + ")")
 
 
 @main.command("judge-train")

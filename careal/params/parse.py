@@ -129,6 +129,10 @@ def _check_relations(params: "Params", cycles_raw: dict) -> dict[str, str]:
                 raise CarealError(f"params.yaml: cycles form a loop: {' -> '.join(seen + [node])} (every chain of prev must end at c0)")
             seen.append(node)
             node = cycles[node]
+    from careal.policy.backends import check_backend
+
+    check_backend(params.generate, "generate")
+    check_backend(params.evaluate, "evaluate")
     params.judge.train.check("judge.train")
     params.judge.eval.check("judge.eval")
     policies = params.evaluate.policies

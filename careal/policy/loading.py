@@ -159,5 +159,16 @@ def load_policy(base_dir, adapter_dir=None, *, device="auto", dtype="auto", trai
     return Policy(model=model, tokenizer=tokenizer, info=info, device=device)
 
 
+def policy_info(base_dir, adapter_dir=None) -> dict:
+    """What identifies a policy in its records (as ``load_policy`` gives it), without loading
+    any weights: the server backends use it."""
+    spec = read_base(base_dir)
+    info = {"base": spec["model"], "base_revision": spec.get("revision"), "base_sha256": spec.get("sha256"), "adapter": None, "adapter_sha256": None}
+    if adapter_dir is not None and has_adapter(adapter_dir):
+        info["adapter"] = Path(adapter_dir).as_posix()
+        info["adapter_sha256"] = dir_sha256(adapter_dir)
+    return info
+
+
 def has_adapter(policy_dir: str | os.PathLike) -> bool:
     return (Path(policy_dir) / ADAPTER_CONFIG).exists()
