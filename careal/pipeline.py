@@ -118,10 +118,22 @@ def _judge_file(spec, generations_path: Path, out_path: Path, policy: str) -> di
     return {**dict(Counter(j["label"] for j in judgments)), **stats}
 
 
-@stage_outputs("judge_train")
-def run_judge_train(params: Params) -> dict:
+def run_judge_train(params: Params) -> dict | None:
     """models/judge (the classifier judge: adapter + judge.json) and metrics/judge_train.json;
-    trains only when a judge of params.yaml uses it (careal/judges/training.py)."""
+    trains only when a judge of params.yaml uses it (careal/judges/training.py). Under
+    ``accelerate launch`` only rank 0 writes; the other ranks train and return None."""
+    from careal.policy.distributed import is_main_process
+
+    if is_main_process():
+        return _run_judge_train_outputs(params)
+    from careal.judges.training import train_classifier
+
+    train_classifier(params.judge_train, seed=params.seed, prompts=read_jsonl(PREPARED / "train.jsonl"), base_dir=MODELS / "base", out_dir=None)
+    return None
+
+
+@stage_outputs("judge_train")
+def _run_judge_train_outputs(params: Params) -> dict:
     from careal.judges.training import classifier_in_use, metrics_headline, train_classifier, write_not_trained
 
     with atomic_dir(MODELS / "judge") as tmp:
@@ -183,19 +195,35 @@ def run_pair(params: Params, cycle: str) -> dict:
     return stats
 
 
-@stage_outputs("train")
-def run_train(params: Params, cycle: str) -> dict:
+def run_train(params: Params, cycle: str) -> dict | None:
+    """models/cK (adapter + lineage.json) and metrics/train/cK. Under ``accelerate launch``
+    (train.launcher: accelerate) every process trains; only rank 0 writes, inside the stage's
+    output set; the other ranks return None."""
+    from careal.policy.distributed import is_main_process
+
+    if is_main_process():
+        return _run_train_outputs(params, cycle)
+    return _train(params, cycle, None)
+
+
+def _train(params: Params, cycle: str, out_dir) -> dict | None:
+    from careal.launcher import launch_info
     from careal.policy.resources import guard_training
     from careal.preference.training import train_cycle
 
     parent = params.parent(cycle)
     guard_training(params, MODELS / "base", f"train@{cycle}")
+    return train_cycle(
+        cycle=cycle, parent=parent, data_dir=cycle_dir(cycle), base_dir=MODELS / "base",
+        parent_dir=policy_dir(parent), out_dir=out_dir, train_params=params.train,
+        model_params=params.model, seed=params.seed, launcher=launch_info(params.train),
+    )
+
+
+@stage_outputs("train")
+def _run_train_outputs(params: Params, cycle: str) -> dict:
     with atomic_dir(policy_dir(cycle)) as tmp:
-        lineage = train_cycle(
-            cycle=cycle, parent=parent, data_dir=cycle_dir(cycle), base_dir=MODELS / "base",
-            parent_dir=policy_dir(parent), out_dir=tmp, train_params=params.train,
-            model_params=params.model, seed=params.seed,
-        )
+        lineage = _train(params, cycle, tmp)
     return lineage
 
 

@@ -206,6 +206,15 @@ class JudgeTrainParams:
     """``auto`` (CUDA if available, else CPU), ``cpu`` or ``cuda``."""
     dtype: str = "auto"
     """``auto`` (bfloat16 on a GPU that supports it, else float32), ``float32``, ``bfloat16``, ``float16``."""
+    launcher: str = "python"
+    """``python``: train in the stage's own process; ``accelerate``: the stage runs itself under
+    ``accelerate launch`` with ``num_processes`` processes and ``accelerate_config``
+    (careal/launcher.py; only rank 0 writes outputs). ``batch_size`` stays the global batch."""
+    num_processes: int = 1
+    """accelerate: processes (GPUs) to train on; ``batch_size`` must be a multiple of it."""
+    accelerate_config: str = "ddp"
+    """accelerate: ``ddp``, ``fsdp`` (an 8B base over several GPUs), ``deepspeed_zero3`` (files in
+    configs/accelerate/), or the path of any accelerate config file."""
 
 
 @dataclass
@@ -269,6 +278,15 @@ class TrainParams:
     """transformers lr_scheduler_type (e.g. linear, cosine, constant)."""
     warmup_ratio: float = 0.0
     """Share of the steps spent warming the learning rate up (warmup_steps below 1 is a ratio)."""
+    launcher: str = "python"
+    """``python``: train in the stage's own process; ``accelerate``: the stage runs itself under
+    ``accelerate launch`` with ``num_processes`` processes and ``accelerate_config``
+    (careal/launcher.py; only rank 0 writes outputs). ``batch_size`` stays the global batch."""
+    num_processes: int = 1
+    """accelerate: processes (GPUs) to train on; ``batch_size`` must be a multiple of it."""
+    accelerate_config: str = "ddp"
+    """accelerate: ``ddp``, ``fsdp`` (an 8B base over several GPUs), ``deepspeed_zero3`` (files in
+    configs/accelerate/), or the path of any accelerate config file."""
 
 
 @dataclass
