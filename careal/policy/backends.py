@@ -65,17 +65,20 @@ def generate_with(section, where: str, *, model_params, base_dir, policy: str, p
     from careal.policy.openai_backend import OpenAIBackend, check_options
 
     options = check_options(dataclasses.asdict(section.openai), where)
+    serve = None
     if options.serve == "transformers":
+        import contextlib
+
         from careal.policy.local_server import served_folder, transformers_serve
 
-        folder = served_folder(base_dir, policy_dir, dtype=model_params.dtype)
-        with transformers_serve(folder, device=model_params.device, log_name=f"{where}-{policy}") as base_url:
-            backend = OpenAIBackend(options, policy, record, base_url=base_url, model=folder, stage=where)
-            decoding.backend = backend.identity
-            answers = backend.generate(ids, prompts, decoding, desc)
-    else:
-        backend = OpenAIBackend(options, policy, record, stage=where)
-        decoding.backend = backend.identity
-        answers = backend.generate(ids, prompts, decoding, desc)
+        @contextlib.contextmanager
+        def serve():  # started only when some answer is not in the answer cache
+            folder = served_folder(base_dir, policy_dir, dtype=model_params.dtype)
+            with transformers_serve(folder, device=model_params.device, log_name=f"{where}-{policy}") as base_url:
+                yield base_url, folder
+
+    backend = OpenAIBackend(options, policy, record, serve=serve, stage=where)
+    decoding.backend = backend.identity
+    answers = backend.generate(ids, prompts, decoding, desc)
     stats.update(backend.stats)
     return record, answers, stats

@@ -27,6 +27,7 @@ adapter otherwise, exported once into ``.careal/served/``) and stops it when the
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from careal.errors import CarealError
@@ -103,15 +104,24 @@ class OpenAIBackend:
 
     kind = "openai"
 
-    def __init__(self, options: OpenAIBackendOptions, policy: str, policy_record: dict, *, base_url: str | None = None, model: str | None = None, environ=None, stage: str = "generate"):
+    def __init__(self, options: OpenAIBackendOptions, policy: str, policy_record: dict, *, base_url: str | None = None, model: str | None = None, serve=None, environ=None, stage: str = "generate"):
+        """``serve`` (with ``serve: transformers``): a function returning a context manager
+        that starts the server and yields ``(base_url, model)``; it is called only when some
+        answer is not in the answer cache."""
         self.options = options
         self.policy = policy
         self.policy_record = policy_record
         self.base_url = base_url or options.base_url
         self.model = model or options.served_model(policy)
         self.stage = stage
-        self.endpoint = Endpoint(self.base_url, options.api_key_env, timeout=options.timeout, max_retries=options.max_retries, who=f"{stage} backend openai", environ=environ)
+        self.serve = serve
+        self.environ = environ
+        self.endpoint = self._endpoint() if self.base_url else None
         self.stats: dict = {}
+
+    def _endpoint(self) -> Endpoint:
+        o = self.options
+        return Endpoint(self.base_url, o.api_key_env, timeout=o.timeout, max_retries=o.max_retries, who=f"{self.stage} backend openai", environ=self.environ)
 
     @property
     def identity(self) -> dict:
@@ -150,12 +160,17 @@ class OpenAIBackend:
             for j, key in enumerate(keys):
                 results[j] = found.get(key)
             todo = [j for j, r in enumerate(results) if r is None]
-            if todo:
-                self.endpoint.check_reachable()
             fail = self.options.on_error == "fail"
             save = (lambda n, answer: cache.put(keys[todo[n]], answer)) if cache is not None else None
-            with tqdm(total=len(todo), desc=desc, unit="answer", disable=not todo) as bar:
-                got, failures = run_pool([requests[j] for j in todo], self.ask, concurrency=self.options.concurrency, fail_fast=fail, save=save, progress=bar.update, name="careal-generate")
+            got, failures = [], {}
+            if todo:
+                with (self.serve() if self.serve is not None else contextlib.nullcontext((self.base_url, self.model))) as (base_url, model):
+                    if self.endpoint is None or base_url != self.base_url:
+                        self.base_url, self.model = base_url, model
+                        self.endpoint = self._endpoint()
+                    self.endpoint.check_reachable()
+                    with tqdm(total=len(todo), desc=desc, unit="answer") as bar:
+                        got, failures = run_pool([requests[j] for j in todo], self.ask, concurrency=self.options.concurrency, fail_fast=fail, save=save, progress=bar.update, name="careal-generate")
         finally:
             if cache is not None:
                 cache.close()
