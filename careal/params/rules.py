@@ -42,6 +42,10 @@ def auto_or(rule: Rule) -> Rule:
     return Rule(f"auto or {rule.allowed}", lambda v: v == "auto" or rule.test(v))
 
 
+def null_or(rule: Rule) -> Rule:
+    return Rule(f"null or {rule.allowed}", lambda v: v is None or rule.test(v))
+
+
 def non_empty() -> Rule:
     return Rule("a non-empty text", lambda v: isinstance(v, str) and bool(v.strip()))
 
@@ -114,6 +118,9 @@ RULES: dict[str, Rule] = {
     "train.lora_target_modules": non_empty(),
     "train.kto_desirable_weight": auto_or(above(0)),
     "train.kto_undesirable_weight": auto_or(above(0)),
+    "train.kto_learning_rate": null_or(between(0, 1)),
+    "train.kto_epochs": null_or(at_least(1)),
+    "train.kto_beta": null_or(above(0)),
     "evaluate.max_new_tokens": at_least(1),
     "evaluate.batch_size": at_least(1),
 }

@@ -212,6 +212,14 @@ class TrainParams:
     kto_undesirable_weight: float | str = "auto"
     """``auto`` balances the classes so desirable_weight*n_desirable /
     (undesirable_weight*n_undesirable) is 1, inside trl's recommended [1, 4/3]."""
+    kto_learning_rate: float | None = None
+    """KTO's own schedule, used only when ``method`` is ``kto`` (null = the shared key):
+    the learning rate. KTO trains on every judged answer (about three times DPO's rows), so
+    the same rate moves the policy further per cycle than DPO (docs/balance.md)."""
+    kto_epochs: int | None = None
+    """KTO only: epochs per cycle (null = ``epochs``)."""
+    kto_beta: float | None = None
+    """KTO only: beta (null = ``beta``)."""
     init: str = "continue"
     """``continue``: train the parent's adapter further; ``fresh``: a new LoRA adapter on the
     base model each cycle (c1 is always fresh: its parent c0 has no adapter)."""
