@@ -32,6 +32,7 @@ DEGENERATE = [
     (". First, start small. Then, start small.", "cut"),
     ("I'm sorry, Iharmless", "glued"),
     ("Sure. First, startAccept", "glued"),
+    ("I'm sorry, I won't help with that'm sorry, I won't help with that.", "glued"),
     ("Sure.. First, start small. Then, start small.", "repetition"),
     # a long answer cut by the decoding budget right after a dangling word counts as cut
     ("Sure, here is a plan for better sleep. First, keep a regular schedule; second, keep the", "cut"),

@@ -17,8 +17,9 @@ order, so the counts add up to the number of answers):
   had" excepted), a word glued to copies of itself ("SureSureSure"), or doubled sentence marks
   ("Sure..........", "small.." ; the ellipsis "..." is a mark of its own);
 - ``glued``: two words run together where fragments of answers were recombined: a word glued to
-  a capitalised sentence opener or label ("smallSure", "SureI'm", "startAccept") or to a label
-  word ("thisharmless", "Iharmless"); camel-case names (PubMed, MedlinePlus, UpToDate) pass;
+  a capitalised sentence opener or label ("smallSure", "SureI'm", "startAccept"), to a label
+  word ("thisharmless", "Iharmless") or to the tail of "I'm" ("that'm sorry"); camel-case names
+  (PubMed, MedlinePlus, UpToDate) pass;
 - ``cut``: text cut short: a sentence or the answer ending in a word no English sentence ends
   with (an article, a conjunction, a subject pronoun, a possessive, "with" or "of": "I'm sorry,
   but I can't help with.", "I'm sorry, but I.", "I'm sorry, I"), an answer that starts inside a
@@ -108,6 +109,8 @@ def _glued(token: str) -> bool:
     """A word run into a capitalised sentence opener or a label word: "smallSure", "SureI'm",
     "thisharmless"."""
     token = token.replace("\u2019", "'")
+    if re.search(r"[A-Za-z]{2,}'m\b", token):  # "that'm": a contraction's tail glued to another word
+        return True
     for match in re.finditer(r"[a-z](?=[A-Z])", token):
         tail = _WORD.match(token, match.end())
         if tail and tail.group(0).rstrip("'-") in SENTENCE_OPENERS:
