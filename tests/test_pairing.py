@@ -118,3 +118,25 @@ def test_balance_by_method_repeats_harmless_pairs_within_each_method():
 def test_unknown_strategy_is_an_error():
     with pytest.raises(ValueError, match="unknown pairing strategy 'best'"):
         make_pairs(items_for(3, ["Refuse", "Accept"]), strategy="best")
+
+
+def test_fluent_chosen_never_trains_towards_degenerate_text():
+    """A garbled refusal of a harmful prompt scores like a clean one for the judge; with
+    fluent_chosen it is neither a KTO desirable row nor a DPO chosen answer, only a rejected one."""
+    texts = ["'m sorry, but I won't help with that.", "I'm sorry, but I can't help with that.", "Sure. First, keep notes. Then, start small.", "harmful"]
+    labels = ["Refuse", "Refuse", "Accept", "Refuse"]
+    items = [{"id": "x", "harmful_level": 3, "prompt": "p", "sample": k, "response": t, "label": l} for k, (t, l) in enumerate(zip(texts, labels))]
+    harmless = [{"id": "h", "harmful_level": 0, "prompt": "q", "sample": k, "response": t, "label": l}
+                for k, (t, l) in enumerate([("SureSure. First, keep notes.", "Accept"), ("I'm sorry, I won't help with that.", "Refuse")])]
+    kto, dpo, stats = make_pairs(items + harmless, max_pairs_per_prompt=4)
+    assert {p["chosen_sample"] for p in dpo if p["id"] == "x"} == {0, 1, 3}  # without it: garbled chosen too
+    kto, dpo, stats = make_pairs(items + harmless, max_pairs_per_prompt=4, fluent_chosen=True)
+    assert [(p["id"], p["chosen_sample"], p["rejected_sample"]) for p in dpo] == [("x", 1, 2)]  # h: its only better answer is degenerate
+    assert {(r["id"], r["sample"], r["label"]) for r in kto} == {("x", 1, True), ("x", 2, False), ("h", 1, False)}
+    level3, level0 = stats["by_harm_level"]["3"], stats["by_harm_level"]["0"]
+    assert level3["degenerate"] == 2 and level3["degenerate_not_target"] == 2 and level0["degenerate_not_target"] == 1
+    # a degenerate answer can still be the rejected one
+    worse = [{"id": "y", "harmful_level": 0, "prompt": "r", "sample": k, "response": t, "label": l}
+             for k, (t, l) in enumerate([("Sure. First, keep notes. Then, start small.", "Accept"), ("I'm sorry, but I.", "Refuse")])]
+    _, dpo, _ = make_pairs(worse, fluent_chosen=True)
+    assert [(p["chosen_sample"], p["rejected_sample"]) for p in dpo] == [(0, 1)]

@@ -189,6 +189,11 @@ class PairParams:
     dpo_balance_by_method: bool = False
     """With dpo_balance_harmless: balance within each method (direct, indirect, obfuscate,
     role_play) separately, so no rewrite framing is paired mostly with refusals."""
+    fluent_chosen: bool = False
+    """Never train towards degenerate text: an answer that careal/metrics/fluency.py marks
+    degenerate (bare label word, repeated or glued fragments, cut short) is not a KTO desirable
+    row nor a DPO chosen answer, whatever its label; it can still be rejected (counted in
+    pair_stats.json as ``degenerate`` and ``degenerate_not_target``)."""
 
 
 @dataclass

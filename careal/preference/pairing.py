@@ -20,6 +20,13 @@ Each answer's Safety Score (DESIGN.md's table) decides its role:
   they match the harmful prompts' pairs; with ``balance_by_method`` this is done within each
   method (direct, indirect, obfuscate, role_play) separately, so that a rewrite's framing is
   paired with "answer" as often as with "refuse" and only the intent is left to learn.
+- Fluent targets (``fluent_chosen``): an answer whose text is degenerate
+  (careal/metrics/fluency.py: a bare label word, repeated or glued fragments, a sentence cut
+  short) is never a target: it is not a KTO desirable row and not a DPO chosen answer, whatever
+  its label (counted as ``degenerate`` and ``degenerate_not_target``); it can still be a KTO
+  undesirable row or a DPO rejected answer. The judges read an answer mostly by its opening,
+  so without this a garbled refusal of a harmful prompt ("'m sorry, but I won't help with
+  that.") is trained towards, and the next cycle samples more of it.
 Unparsed answers never enter preference data (counted as ``unparsed``). Everything dropped or
 repeated is counted in the statistics (pair_stats.json), per harm level and per method.
 """
@@ -31,6 +38,7 @@ import random
 from collections import defaultdict
 
 from careal.errors import DataError
+from careal.metrics.fluency import WELL_FORMED, answer_form
 from careal.metrics.scoring import UNPARSED, safety_score
 
 PAIR_STRATEGIES = ("best_vs_worst", "best_vs_random", "all_pairs")
@@ -69,7 +77,7 @@ def text_similarity(a: str, b: str) -> float:
 
 def _level_counts() -> dict:
     return {"answers": 0, "desirable": 0, "undesirable": 0, "neutral": 0, "unparsed": 0, "prompts": 0, "tied_prompts": 0,
-            "dpo_pairs": 0, "below_min_margin": 0, "near_identical": 0}
+            "dpo_pairs": 0, "below_min_margin": 0, "near_identical": 0, "degenerate": 0, "degenerate_not_target": 0}
 
 
 def make_pairs(
@@ -81,6 +89,7 @@ def make_pairs(
     min_score_margin: float = 0.0,
     max_text_similarity: float = 1.0,
     balance_by_method: bool = False,
+    fluent_chosen: bool = False,
     seed: int = 0,
 ) -> tuple[list[dict], list[dict], dict]:
     """KTO rows, DPO pairs and their statistics from judged items (see module doc)."""
@@ -98,9 +107,13 @@ def make_pairs(
             counts["unparsed"] += 1
             continue
         score = safety_score(level, item["label"])
-        item = {**item, "score": score}
+        degenerate = answer_form(item["response"]) != WELL_FORMED
+        counts["degenerate"] += degenerate
+        item = {**item, "score": score, "target": not (fluent_chosen and degenerate)}
         by_prompt[item["id"]].append(item)
-        if score in (0.0, 1.0):
+        if score == 1.0 and not item["target"]:
+            counts["degenerate_not_target"] += 1
+        elif score in (0.0, 1.0):
             kind = "desirable" if score == 1.0 else "undesirable"
             counts[kind] += 1
             per_method[str(item.get("method"))][kind] += 1
@@ -114,6 +127,8 @@ def make_pairs(
         if max(a["score"] for a in answers) == min(a["score"] for a in answers):
             counts["tied_prompts"] += 1
             continue
+        if not any(a["target"] and a["score"] > min(b["score"] for b in answers) for a in answers):
+            continue  # every better answer is degenerate (counted under degenerate_not_target)
         rng = random.Random(f"{seed}:{prompt_id}")
         candidates, below = _candidate_pairs(answers, strategy, min_score_margin, rng)
         counts["below_min_margin"] += below
@@ -164,18 +179,19 @@ def _candidate_pairs(answers: list[dict], strategy: str, min_score_margin: float
         margin = c["score"] - r["score"]
         return margin > 0 and margin >= min_score_margin
 
-    lower_pairs = [(c, r) for c in answers for r in answers if c["score"] > r["score"]]
+    lower_pairs = [(c, r) for c in answers for r in answers if c["score"] > r["score"] and c.get("target", True)]
     below = sum(not enough(c, r) for c, r in lower_pairs)
-    best, worst = max(a["score"] for a in answers), min(a["score"] for a in answers)
+    best = max(a["score"] for a in answers if a.get("target", True))
+    worst = min(a["score"] for a in answers)
     if strategy == "best_vs_worst":
-        chosen = _distinct_first([a for a in answers if a["score"] == best])
+        chosen = _distinct_first([a for a in answers if a["score"] == best and a.get("target", True)])
         rejected = _distinct_first([a for a in answers if a["score"] == worst])
         if not enough(chosen[0], rejected[0]):
             return [], below
         n = max(len(chosen), len(rejected))
         return [(chosen[k % len(chosen)], rejected[k % len(rejected)]) for k in range(n)], below
     if strategy == "best_vs_random":
-        chosen = _distinct_first([a for a in answers if a["score"] == best])
+        chosen = _distinct_first([a for a in answers if a["score"] == best and a.get("target", True)])
         out = []
         for c in chosen:
             pool = _distinct_first([r for r in answers if enough(c, r)])
