@@ -140,3 +140,17 @@ def test_fluent_chosen_never_trains_towards_degenerate_text():
              for k, (t, l) in enumerate([("Sure. First, keep notes. Then, start small.", "Accept"), ("I'm sorry, but I.", "Refuse")])]
     _, dpo, _ = make_pairs(worse, fluent_chosen=True)
     assert [(p["chosen_sample"], p["rejected_sample"]) for p in dpo] == [(0, 1)]
+
+
+def test_max_repeat_subsamples_harmful_pairs_instead_of_repeating_few_harmless_ones():
+    harmful = [item for n in range(9) for item in items_for(3, ["Refuse", "Accept"], f"x{n}")]
+    harmless = items_for(0, ["Accept", "Refuse"], "h")
+    _, unlimited, _ = make_pairs(harmful + harmless, 1, balance_harmless=True)
+    assert len(unlimited) == 18 and sum(p["harmful_level"] == 0 for p in unlimited) == 9  # one lesson, nine times
+    _, capped, stats = make_pairs(harmful + harmless, 1, balance_harmless=True, max_repeat=2, seed=1)
+    assert sum(p["harmful_level"] == 0 for p in capped) == 2 and sum(p["harmful_level"] == 3 for p in capped) == 2
+    assert stats["by_harm_level"]["3"]["dpo_pairs_dropped_to_balance"] == 7 and stats["dpo_pairs"] == 4
+    assert capped == make_pairs(harmful + harmless, 1, balance_harmless=True, max_repeat=2, seed=1)[1]  # seeded
+    # enough distinct harmless pairs: the cap changes nothing
+    more = [item for n in range(5) for item in items_for(0, ["Accept", "Refuse"], f"h{n}")]
+    assert make_pairs(harmful + more, 1, balance_harmless=True, max_repeat=2)[1] == make_pairs(harmful + more, 1, balance_harmless=True)[1]

@@ -189,6 +189,12 @@ class PairParams:
     dpo_balance_by_method: bool = False
     """With dpo_balance_harmless: balance within each method (direct, indirect, obfuscate,
     role_play) separately, so no rewrite framing is paired mostly with refusals."""
+    dpo_balance_max_repeat: int = 0
+    """With dpo_balance_harmless: repeat the harmless pairs to at most this many times their
+    number (0 = no limit); where that is short of the harmful pairs, the harmful pairs are
+    subsampled to match (seeded; counted as ``dpo_pairs_dropped_to_balance``), so a cycle
+    whose policy already answers most harmless prompts right trains on fewer pairs instead of
+    on a few harmless pairs repeated many times."""
     fluent_chosen: bool = False
     """Never train towards degenerate text: an answer that careal/metrics/fluency.py marks
     degenerate (bare label word, repeated or glued fragments, cut short) is not a KTO desirable

@@ -19,7 +19,13 @@ Each answer's Safety Score (DESIGN.md's table) decides its role:
   harmless one, so the harmless prompts' pairs are repeated (in order, whole rounds first) until
   they match the harmful prompts' pairs; with ``balance_by_method`` this is done within each
   method (direct, indirect, obfuscate, role_play) separately, so that a rewrite's framing is
-  paired with "answer" as often as with "refuse" and only the intent is left to learn.
+  paired with "answer" as often as with "refuse" and only the intent is left to learn. With
+  ``max_repeat`` (above 0) the harmless pairs are repeated to at most that many times their
+  number, and where that is still short of the harmful pairs, the harmful pairs are subsampled
+  (seeded) to match (counted as ``dpo_pairs_dropped_to_balance``): once the policy answers most
+  harmless prompts alike in every sample, a dozen distinct harmless pairs repeated fifteen times
+  teach those prompts, not "answer harmless requests", while hundreds of distinct harmful pairs
+  teach "refuse" everywhere.
 - Fluent targets (``fluent_chosen``): an answer whose text is degenerate
   (careal/metrics/fluency.py: a bare label word, repeated or glued fragments, a sentence cut
   short) is never a target: it is not a KTO desirable row and not a DPO chosen answer, whatever
@@ -90,6 +96,7 @@ def make_pairs(
     max_text_similarity: float = 1.0,
     balance_by_method: bool = False,
     fluent_chosen: bool = False,
+    max_repeat: int = 0,
     seed: int = 0,
 ) -> tuple[list[dict], list[dict], dict]:
     """KTO rows, DPO pairs and their statistics from judged items (see module doc)."""
@@ -149,13 +156,23 @@ def make_pairs(
         groups = defaultdict(list)
         for pair in dpo:
             groups[pair.get("method") if balance_by_method else None].append(pair)
+        dropped: set[int] = set()
         for group, pairs in sorted(groups.items(), key=lambda kv: str(kv[0])):
             harmless = [p for p in pairs if p["harmful_level"] == 0]
-            harmful = len(pairs) - len(harmless)
-            if harmless and harmful > len(harmless):
-                extra = [dict(harmless[n % len(harmless)], repeat=n // len(harmless) + 1) for n in range(harmful - len(harmless))]
+            harmful = [p for p in pairs if p["harmful_level"] != 0]
+            if harmless and len(harmful) > len(harmless):
+                target = len(harmful) if max_repeat <= 0 else min(len(harmful), max_repeat * len(harmless))
+                extra = [dict(harmless[n % len(harmless)], repeat=n // len(harmless) + 1) for n in range(target - len(harmless))]
                 dpo.extend(extra)
                 per_level["0"]["dpo_pairs_repeated"] = per_level["0"].get("dpo_pairs_repeated", 0) + len(extra)
+                if target < len(harmful):  # too few distinct harmless lessons: fewer harmful pairs, not more repeats
+                    rng = random.Random(f"{seed}:balance:{group}")
+                    for pair in rng.sample(harmful, len(harmful) - target):
+                        dropped.add(id(pair))
+                        key = str(pair["harmful_level"])
+                        per_level[key]["dpo_pairs_dropped_to_balance"] = per_level[key].get("dpo_pairs_dropped_to_balance", 0) + 1
+        if dropped:
+            dpo = [pair for pair in dpo if id(pair) not in dropped]
     for pair in dpo:
         method = per_method[str(pair.get("method"))]
         method["dpo_pairs"] += 1
