@@ -155,3 +155,26 @@ def test_arguments_are_checked():
         sweep.check_sets(["seed=3"])
     with pytest.raises(CarealError, match="key=value"):
         sweep.check_sets(["train.method"])
+
+
+@pytest.mark.slow
+def test_sweep_end_to_end_on_the_reduced_run(reduced_run, tmp_path):
+    """The real commands on a copy of the reduced run: seed 0 is that run's own seed, so DVC's
+    run cache restores every stage and the sweep costs only DVC's own time."""
+    import sys
+
+    from tests.reduced import base_env, copy_of, run
+
+    dest = copy_of(reduced_run, tmp_path / "careal")
+    env = {**base_env(), "PYTHONPATH": str(dest)}
+    run(["git", "add", "-A"], dest, env)
+    run(["git", "commit", "-qm", "reduced run"], dest, env)
+    before = (dest / "metrics/c2.json").read_text()
+    out = run([sys.executable, "-m", "careal.cli", "sweep", "--seeds", "0", "-n", "e2e", "--json", "sweep.json"], dest, env)
+    assert "sweep e2e: mean (min..max) over seeds 0" in out and "on every seed" in out
+    result = json.loads((dest / "sweep.json").read_text())
+    assert result["runs"]["0"]["c2"]["safety_score"] == json.loads(before)["safety_score"]  # the run's own figures
+    assert result["summary"]["policies"] == ["c0", "c1", "c2"] and "fluency" in result["summary"]["stats"]["c2"]
+    assert (dest / "metrics/c2.json").read_text() == before  # the workspace is left as it was
+    again = run([sys.executable, "-m", "careal.cli", "sweep", "--seeds", "0", "-n", "e2e", "--no-run"], dest, env)
+    assert again.splitlines()[:3] == out.splitlines()[:3]
