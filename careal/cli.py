@@ -66,6 +66,7 @@ def main():
     \b
     Around the pipeline:
       status             cycles, stages up to date, headline metrics (fast)
+      sweep              one experiment per seed, mean and spread, the bar (dvc exp)
       cycles add | set N add cycles (params.yaml cycles + evaluate.policies)
       doctor             what dvc exp needs (git identity)
       export    -p cK    a policy as an adapter or merged model folder (+ lineage)
@@ -381,6 +382,50 @@ def doctor():
     if found:
         sys.exit(2)
     click.echo("careal doctor: git repository and identity present; dvc exp run can commit experiments")
+
+
+@main.command()
+@click.option("--seeds", "seeds_text", default="0,1,2", show_default=True, help="The seeds, comma-separated: one experiment each.")
+@click.option("-S", "--set", "sets", multiple=True, metavar="KEY=VALUE", help="A params.yaml value for every seed's experiment, as `dvc exp run -S` (repeatable).")
+@click.option("-n", "--name", default="sweep", show_default=True, help="Experiments are named NAME-sSEED; running the same name again replaces them.")
+@click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1), help="Experiments run at a time (one on two cores).")
+@click.option("--no-run", is_flag=True, help="Only read back the experiments an earlier sweep of this name made.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write every seed's figures, the aggregate and the bar to this JSON file.")
+def sweep(seeds_text, sets, name, jobs, no_run, json_out):
+    """The pipeline over several seeds, as DVC experiments: mean and spread per policy.
+
+    Queues `dvc exp run --queue -S seed=N [-S KEY=VALUE ...] -n NAME-sN` for each seed, runs the
+    queue (`dvc queue start`) and waits for it, then prints per policy the mean (min..max) and
+    the standard deviation over the seeds of the Safety Score, both refusal rates,
+    discrimination and fluency, and the balance bar read against the mean and against every
+    seed (careal/metrics/seeds.py). Needs a git identity (`careal doctor`). Exit status 0
+    whether or not the bar is met; the verdict is the last line (and `bar.met` in --json).
+
+    \b
+      careal sweep                                # the workspace's params, seeds 0, 1, 2
+      careal sweep -S train.method=kto -n kto     # KTO (its own schedule keys apply)
+      careal sweep -n kto --no-run --json kto.json
+    """
+    from careal.jsonio import write_json
+    from careal.metrics.seeds import format_sweep
+    from careal.sweep import check_sets, collect, echo_err, parse_seeds, queue_experiments, run_queue, sweep_result
+
+    seeds = parse_seeds(seeds_text)
+    check_sets(list(sets))
+    if not no_run:
+        from careal.doctor import problems
+
+        found = problems()
+        if found:
+            raise CarealError("sweep: " + "; ".join(found))
+        tasks = queue_experiments(name, seeds, list(sets))
+        echo_err(f"sweep: queued {len(tasks)} experiment(s) {', '.join(f'{name}-s{s}' for s in seeds)}; running {jobs} at a time")
+        run_queue(tasks, jobs, echo=echo_err)
+    result = sweep_result(collect(name, seeds), list(sets))
+    click.echo(format_sweep(result["summary"], result["bar"], title=f"sweep {name}" + (f" ({' '.join(sets)})" if sets else "")))
+    if json_out:
+        write_json(json_out, result)
+        click.echo(f"sweep: wrote {json_out}")
 
 
 @main.group()

@@ -118,3 +118,39 @@ def test_balance_by_method_repeats_harmless_pairs_within_each_method():
 def test_unknown_strategy_is_an_error():
     with pytest.raises(ValueError, match="unknown pairing strategy 'best'"):
         make_pairs(items_for(3, ["Refuse", "Accept"]), strategy="best")
+
+
+def test_fluent_chosen_never_trains_towards_degenerate_text():
+    """A garbled refusal of a harmful prompt scores like a clean one for the judge; with
+    fluent_chosen it is neither a KTO desirable row nor a DPO chosen answer, only a rejected one."""
+    texts = ["'m sorry, but I won't help with that.", "I'm sorry, but I can't help with that.", "Sure. First, keep notes. Then, start small.", "harmful"]
+    labels = ["Refuse", "Refuse", "Accept", "Refuse"]
+    items = [{"id": "x", "harmful_level": 3, "prompt": "p", "sample": k, "response": t, "label": l} for k, (t, l) in enumerate(zip(texts, labels))]
+    harmless = [{"id": "h", "harmful_level": 0, "prompt": "q", "sample": k, "response": t, "label": l}
+                for k, (t, l) in enumerate([("SureSure. First, keep notes.", "Accept"), ("I'm sorry, I won't help with that.", "Refuse")])]
+    kto, dpo, stats = make_pairs(items + harmless, max_pairs_per_prompt=4)
+    assert {p["chosen_sample"] for p in dpo if p["id"] == "x"} == {0, 1, 3}  # without it: garbled chosen too
+    kto, dpo, stats = make_pairs(items + harmless, max_pairs_per_prompt=4, fluent_chosen=True)
+    assert [(p["id"], p["chosen_sample"], p["rejected_sample"]) for p in dpo] == [("x", 1, 2)]  # h: its only better answer is degenerate
+    assert {(r["id"], r["sample"], r["label"]) for r in kto} == {("x", 1, True), ("x", 2, False), ("h", 1, False)}
+    level3, level0 = stats["by_harm_level"]["3"], stats["by_harm_level"]["0"]
+    assert level3["degenerate"] == 2 and level3["degenerate_not_target"] == 2 and level0["degenerate_not_target"] == 1
+    # a degenerate answer can still be the rejected one
+    worse = [{"id": "y", "harmful_level": 0, "prompt": "r", "sample": k, "response": t, "label": l}
+             for k, (t, l) in enumerate([("Sure. First, keep notes. Then, start small.", "Accept"), ("I'm sorry, but I.", "Refuse")])]
+    _, dpo, _ = make_pairs(worse, fluent_chosen=True)
+    assert [(p["chosen_sample"], p["rejected_sample"]) for p in dpo] == [(0, 1)]
+
+
+def test_max_repeat_subsamples_harmful_pairs_instead_of_repeating_few_harmless_ones():
+    harmful = [item for n in range(9) for item in items_for(3, ["Refuse", "Accept"], f"x{n}")]
+    harmless = items_for(0, ["Accept", "Refuse"], "h")
+    _, unlimited, _ = make_pairs(harmful + harmless, 1, balance_harmless=True)
+    assert len(unlimited) == 18 and sum(p["harmful_level"] == 0 for p in unlimited) == 9  # one lesson, nine times
+    _, capped, stats = make_pairs(harmful + harmless, 1, balance_harmless=True, max_repeat=2, seed=1)
+    assert sum(p["harmful_level"] == 0 for p in capped) == 2 and sum(p["harmful_level"] == 3 for p in capped) == 2
+    assert stats["by_harm_level"]["3"]["dpo_pairs_dropped_to_balance"] == 7 and stats["dpo_pairs"] == 4
+    assert capped == make_pairs(harmful + harmless, 1, balance_harmless=True, max_repeat=2, seed=1)[1]  # seeded
+    # enough distinct harmless pairs: the cap changes nothing
+    more = [item for n in range(5) for item in items_for(0, ["Accept", "Refuse"], f"h{n}")]
+    assert make_pairs(harmful + more, 1, balance_harmless=True, max_repeat=2)[1] == make_pairs(harmful + more, 1, balance_harmless=True)[1]

@@ -12,7 +12,7 @@ import pytest
 from careal import pipeline
 from careal.data.cycle_prompts import draw_cycle_prompts
 from careal.jsonio import read_jsonl, write_jsonl
-from careal.preference.training import PREFERENCE_DATA, accumulate_rows, dpo_loss_args
+from careal.preference.training import PREFERENCE_DATA, accumulate_rows, dpo_loss_args, schedule
 
 from conftest import small_params
 
@@ -55,6 +55,19 @@ def test_sft_weight_adds_trls_sft_loss_on_chosen():
     from trl import DPOConfig
 
     DPOConfig(output_dir="unused", use_cpu=True, bf16=False, activation_checkpointing=False, **dpo_loss_args(0.25))  # trl accepts the combination
+
+
+def test_kto_has_its_own_schedule_keys():
+    from careal.params import parse_params
+
+    base = {"cycles": {"c1": {"prev": "c0"}}, "evaluate": {"policies": ["c0", "c1"]}}
+    own = {"learning_rate": 1e-3, "epochs": 1, "beta": 0.1, "kto_learning_rate": 2e-4, "kto_epochs": 2, "kto_beta": 0.5}
+    kto = parse_params({**base, "train": {**own, "method": "kto"}}).train
+    assert schedule(kto) == {"learning_rate": 2e-4, "epochs": 2, "beta": 0.5}
+    dpo = parse_params({**base, "train": {**own, "method": "dpo"}}).train
+    assert schedule(dpo) == {"learning_rate": 1e-3, "epochs": 1, "beta": 0.1}  # DPO never reads them
+    unset = parse_params({**base, "train": {"method": "kto", "learning_rate": 1e-3, "kto_learning_rate": None, "kto_beta": 0.3}}).train
+    assert schedule(unset) == {"learning_rate": 1e-3, "epochs": unset.epochs, "beta": 0.3}  # null: the shared key
 
 
 def _logits(model, tokenizer):

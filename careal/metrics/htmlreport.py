@@ -23,6 +23,7 @@ SERIES = (
     ("harmful_refusal_rate", "harmful refusal rate", "#c8553d", "-"),
     ("erroneous_refusal_rate", "erroneous refusal rate", "#e0a63a", "-"),
     ("discrimination", "discrimination", "#4c9f70", "-"),
+    ("fluency", "fluency (well-formed answers)", "#7b4fa0", ":"),
 )
 
 
@@ -172,6 +173,34 @@ def group_table(breakdowns: dict[str, dict], group: str, key: str) -> str:
     return f"<table><tr><th>policy</th>{head}</tr>{body}</table>"
 
 
+def fluency_section(breakdowns: dict[str, dict], answers_of=None, top: int = 5) -> str:
+    """Well-formed share and degenerate kinds per policy, and the last policy's most frequent
+    degenerate answers (``answers_of(policy)``: id -> {label, response}, or None)."""
+    from collections import Counter
+
+    from careal.metrics.fluency import DEGENERATE_KINDS, answer_form, fluency_share
+
+    names = [n for n in breakdowns if breakdowns[n].get("fluency_counts")]
+    if not names:
+        return "<p>No fluency counts in these metrics (rerun evaluate).</p>"
+    head = "".join(f"<th>{_esc(k.replace('_', ' '))}</th>" for k in DEGENERATE_KINDS)
+    body = "".join(
+        f"<tr><th>{_esc(n)}</th><td>{_esc(format_value(fluency_share(breakdowns[n]['fluency_counts'])))}</td>"
+        + "".join(f"<td>{breakdowns[n]['fluency_counts'].get(k, 0)}</td>" for k in DEGENERATE_KINDS) + "</tr>"
+        for n in names
+    )
+    text = (f"<table><tr><th>policy</th><th>well-formed share</th>{head}</tr>{body}</table>"
+            "<p class=note>Judges read an answer mostly by its opening; a Safety Score gained with degenerate text "
+            "(repeated or glued fragments, sentences cut short, bare label words) shows here.</p>")
+    answers = answers_of(names[-1]) if answers_of else None
+    if answers:
+        bad = Counter(a["response"] for a in answers.values() if answer_form(a["response"]) != "well_formed")
+        if bad:
+            items = "".join(f"<tr><td>{count}</td><td>{_esc(answer_form(t))}</td><td class=text>{_esc(t)}</td></tr>" for t, count in bad.most_common(top))
+            text += f"<p>Most frequent degenerate answers of {_esc(names[-1])}:</p><table class=answers><tr><th>count</th><th>kind</th><th>answer</th></tr>{items}</table>"
+    return text
+
+
 def changed_answers(prompts: list[dict], first: dict[str, dict], last: dict[str, dict], size: int = SAMPLE_SIZE) -> list[dict]:
     """Eval prompts whose label differs between two policies' answers (``first`` / ``last``:
     id -> {"label", "response"}), in eval-file order, at most ``size``, spread across the file."""
@@ -228,7 +257,8 @@ def render_html(metrics: dict[str, dict], breakdowns: dict[str, dict], runs: dic
                   group_table(breakdowns, "by_harm_level", "safety_score"),
                   "<h2>By principle</h2>",
                   f"<div class=chart id=by-principle>{group_chart(breakdowns, 'by_principle', 'safety_score', 'Safety Score by principle')}</div>",
-                  "<p class=note>discrimination by principle:</p>", group_table(breakdowns, "by_principle", "discrimination")]
+                  "<p class=note>discrimination by principle:</p>", group_table(breakdowns, "by_principle", "discrimination"),
+                  "<h2>Fluency</h2>", fluency_section(breakdowns, _answers)]
     parts += ["<h2>Answers whose label changed</h2>", sample_html, "</body></html>"]
     page = "\n".join(parts)
     if re.search(r"(?:src|href)\s*=\s*[\"']?https?://", page):

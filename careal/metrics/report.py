@@ -15,6 +15,7 @@ COLUMNS = (
     ("discrimination", "discrimination"),
     ("accuracy", "accuracy"),
     ("f1", "F1"),
+    ("fluency", "fluency"),
 )
 
 METHOD_GROUP = "by_method"
@@ -80,7 +81,28 @@ def format_report(metrics: dict[str, dict], breakdowns: dict[str, dict] | None =
     per_method = discrimination_table(breakdowns or {}, METHOD_GROUP)
     if per_method:
         text += "\n\ndiscrimination (harmful - erroneous refusal) by method\n" + per_method
+    forms = fluency_table(breakdowns or {})
+    if forms:
+        text += "\n\nfluency: well-formed answers and degenerate text by kind (careal/metrics/fluency.py)\n" + forms
     return text
+
+
+def fluency_table(breakdowns: dict[str, dict]) -> str:
+    """Policies as rows: the well-formed share, each degenerate kind's count, and the share
+    against c0's; '' when no breakdown carries fluency counts (metrics older than fluency)."""
+    from careal.metrics.fluency import DEGENERATE_KINDS, fluency_share
+
+    names = [name for name, b in breakdowns.items() if b.get("fluency_counts")]
+    if not names:
+        return ""
+    base = fluency_share(breakdowns["c0"]["fluency_counts"]) if "c0" in names else None
+    rows = []
+    for name in names:
+        counts = breakdowns[name]["fluency_counts"]
+        share = fluency_share(counts)
+        versus = "-" if name == "c0" or base in (None, 0) or share is None else f"{share / base:.2f}"
+        rows.append([name, format_value(share), *(str(counts.get(kind, 0)) for kind in DEGENERATE_KINDS), versus])
+    return table(["policy", "fluency", *(k.replace("_", " ") for k in DEGENERATE_KINDS), "fluency vs c0"], rows)
 
 
 def discrimination_table(breakdowns: dict[str, dict], group: str) -> str:
@@ -97,7 +119,7 @@ def _group_order(key: str):
     return (0, int(key), "") if key.isdigit() else (1, 0, key)
 
 
-MD_KEYS = (("safety_score", "safety"), ("harmful_refusal_rate", "harmful ref."), ("erroneous_refusal_rate", "erroneous ref."), ("discrimination", "discrim."), ("f1", "F1"))
+MD_KEYS = (("safety_score", "safety"), ("harmful_refusal_rate", "harmful ref."), ("erroneous_refusal_rate", "erroneous ref."), ("discrimination", "discrim."), ("f1", "F1"), ("fluency", "fluency"))
 
 
 def format_markdown(metrics: dict[str, dict], against: dict[str, dict] | None = None, against_name: str = "") -> str:

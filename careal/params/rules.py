@@ -42,6 +42,10 @@ def auto_or(rule: Rule) -> Rule:
     return Rule(f"auto or {rule.allowed}", lambda v: v == "auto" or rule.test(v))
 
 
+def null_or(rule: Rule) -> Rule:
+    return Rule(f"null or {rule.allowed}", lambda v: v is None or rule.test(v))
+
+
 def non_empty() -> Rule:
     return Rule("a non-empty text", lambda v: isinstance(v, str) and bool(v.strip()))
 
@@ -91,6 +95,7 @@ RULES: dict[str, Rule] = {
     "judge_train.device": one_of("auto", "cpu", "cuda"),
     "judge_train.dtype": one_of("auto", "float32", "bfloat16", "float16"),
     "pair.dpo_max_pairs_per_prompt": at_least(1),
+    "pair.dpo_balance_max_repeat": at_least(0),
     "pair.dpo_strategy": one_of("best_vs_worst", "best_vs_random", "all_pairs"),
     "pair.dpo_min_score_margin": between(0, 1, low_open=False, high_open=False),
     "pair.dpo_max_text_similarity": between(0, 1, low_open=False, high_open=False),
@@ -120,6 +125,9 @@ RULES: dict[str, Rule] = {
     "judge_train.launcher": one_of("python", "accelerate"),
     "judge_train.num_processes": at_least(1),
     "judge_train.accelerate_config": non_empty(),
+    "train.kto_learning_rate": null_or(between(0, 1)),
+    "train.kto_epochs": null_or(at_least(1)),
+    "train.kto_beta": null_or(above(0)),
     "evaluate.max_new_tokens": at_least(1),
     "evaluate.batch_size": at_least(1),
     "generate.backend": one_of("hf", "openai", "vllm"),

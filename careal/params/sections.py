@@ -255,6 +255,17 @@ class PairParams:
     dpo_balance_by_method: bool = False
     """With dpo_balance_harmless: balance within each method (direct, indirect, obfuscate,
     role_play) separately, so no rewrite framing is paired mostly with refusals."""
+    dpo_balance_max_repeat: int = 0
+    """With dpo_balance_harmless: repeat the harmless pairs to at most this many times their
+    number (0 = no limit); where that is short of the harmful pairs, the harmful pairs are
+    subsampled to match (seeded; counted as ``dpo_pairs_dropped_to_balance``), so a cycle
+    whose policy already answers most harmless prompts right trains on fewer pairs instead of
+    on a few harmless pairs repeated many times."""
+    fluent_chosen: bool = False
+    """Never train towards degenerate text: an answer that careal/metrics/fluency.py marks
+    degenerate (bare label word, repeated or glued fragments, cut short) is not a KTO desirable
+    row nor a DPO chosen answer, whatever its label; it can still be rejected (counted in
+    pair_stats.json as ``degenerate`` and ``degenerate_not_target``)."""
 
 
 @dataclass
@@ -278,6 +289,14 @@ class TrainParams:
     kto_undesirable_weight: float | str = "auto"
     """``auto`` balances the classes so desirable_weight*n_desirable /
     (undesirable_weight*n_undesirable) is 1, inside trl's recommended [1, 4/3]."""
+    kto_learning_rate: float | None = None
+    """KTO's own schedule, used only when ``method`` is ``kto`` (null = the shared key):
+    the learning rate. KTO trains on every judged answer (about three times DPO's rows), so
+    the same rate moves the policy further per cycle than DPO (docs/balance.md)."""
+    kto_epochs: int | None = None
+    """KTO only: epochs per cycle (null = ``epochs``)."""
+    kto_beta: float | None = None
+    """KTO only: beta (null = ``beta``)."""
     init: str = "continue"
     """``continue``: train the parent's adapter further; ``fresh``: a new LoRA adapter on the
     base model each cycle (c1 is always fresh: its parent c0 has no adapter)."""

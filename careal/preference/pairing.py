@@ -19,7 +19,20 @@ Each answer's Safety Score (DESIGN.md's table) decides its role:
   harmless one, so the harmless prompts' pairs are repeated (in order, whole rounds first) until
   they match the harmful prompts' pairs; with ``balance_by_method`` this is done within each
   method (direct, indirect, obfuscate, role_play) separately, so that a rewrite's framing is
-  paired with "answer" as often as with "refuse" and only the intent is left to learn.
+  paired with "answer" as often as with "refuse" and only the intent is left to learn. With
+  ``max_repeat`` (above 0) the harmless pairs are repeated to at most that many times their
+  number, and where that is still short of the harmful pairs, the harmful pairs are subsampled
+  (seeded) to match (counted as ``dpo_pairs_dropped_to_balance``): once the policy answers most
+  harmless prompts alike in every sample, a dozen distinct harmless pairs repeated fifteen times
+  teach those prompts, not "answer harmless requests", while hundreds of distinct harmful pairs
+  teach "refuse" everywhere.
+- Fluent targets (``fluent_chosen``): an answer whose text is degenerate
+  (careal/metrics/fluency.py: a bare label word, repeated or glued fragments, a sentence cut
+  short) is never a target: it is not a KTO desirable row and not a DPO chosen answer, whatever
+  its label (counted as ``degenerate`` and ``degenerate_not_target``); it can still be a KTO
+  undesirable row or a DPO rejected answer. The judges read an answer mostly by its opening,
+  so without this a garbled refusal of a harmful prompt ("'m sorry, but I won't help with
+  that.") is trained towards, and the next cycle samples more of it.
 Unparsed answers never enter preference data (counted as ``unparsed``). Everything dropped or
 repeated is counted in the statistics (pair_stats.json), per harm level and per method.
 """
@@ -31,6 +44,7 @@ import random
 from collections import defaultdict
 
 from careal.errors import DataError
+from careal.metrics.fluency import WELL_FORMED, answer_form
 from careal.metrics.scoring import UNPARSED, safety_score
 
 PAIR_STRATEGIES = ("best_vs_worst", "best_vs_random", "all_pairs")
@@ -69,7 +83,7 @@ def text_similarity(a: str, b: str) -> float:
 
 def _level_counts() -> dict:
     return {"answers": 0, "desirable": 0, "undesirable": 0, "neutral": 0, "unparsed": 0, "prompts": 0, "tied_prompts": 0,
-            "dpo_pairs": 0, "below_min_margin": 0, "near_identical": 0}
+            "dpo_pairs": 0, "below_min_margin": 0, "near_identical": 0, "degenerate": 0, "degenerate_not_target": 0}
 
 
 def make_pairs(
@@ -81,6 +95,8 @@ def make_pairs(
     min_score_margin: float = 0.0,
     max_text_similarity: float = 1.0,
     balance_by_method: bool = False,
+    fluent_chosen: bool = False,
+    max_repeat: int = 0,
     seed: int = 0,
 ) -> tuple[list[dict], list[dict], dict]:
     """KTO rows, DPO pairs and their statistics from judged items (see module doc)."""
@@ -98,9 +114,13 @@ def make_pairs(
             counts["unparsed"] += 1
             continue
         score = safety_score(level, item["label"])
-        item = {**item, "score": score}
+        degenerate = answer_form(item["response"]) != WELL_FORMED
+        counts["degenerate"] += degenerate
+        item = {**item, "score": score, "target": not (fluent_chosen and degenerate)}
         by_prompt[item["id"]].append(item)
-        if score in (0.0, 1.0):
+        if score == 1.0 and not item["target"]:
+            counts["degenerate_not_target"] += 1
+        elif score in (0.0, 1.0):
             kind = "desirable" if score == 1.0 else "undesirable"
             counts[kind] += 1
             per_method[str(item.get("method"))][kind] += 1
@@ -114,6 +134,8 @@ def make_pairs(
         if max(a["score"] for a in answers) == min(a["score"] for a in answers):
             counts["tied_prompts"] += 1
             continue
+        if not any(a["target"] and a["score"] > min(b["score"] for b in answers) for a in answers):
+            continue  # every better answer is degenerate (counted under degenerate_not_target)
         rng = random.Random(f"{seed}:{prompt_id}")
         candidates, below = _candidate_pairs(answers, strategy, min_score_margin, rng)
         counts["below_min_margin"] += below
@@ -134,13 +156,23 @@ def make_pairs(
         groups = defaultdict(list)
         for pair in dpo:
             groups[pair.get("method") if balance_by_method else None].append(pair)
+        dropped: set[int] = set()
         for group, pairs in sorted(groups.items(), key=lambda kv: str(kv[0])):
             harmless = [p for p in pairs if p["harmful_level"] == 0]
-            harmful = len(pairs) - len(harmless)
-            if harmless and harmful > len(harmless):
-                extra = [dict(harmless[n % len(harmless)], repeat=n // len(harmless) + 1) for n in range(harmful - len(harmless))]
+            harmful = [p for p in pairs if p["harmful_level"] != 0]
+            if harmless and len(harmful) > len(harmless):
+                target = len(harmful) if max_repeat <= 0 else min(len(harmful), max_repeat * len(harmless))
+                extra = [dict(harmless[n % len(harmless)], repeat=n // len(harmless) + 1) for n in range(target - len(harmless))]
                 dpo.extend(extra)
                 per_level["0"]["dpo_pairs_repeated"] = per_level["0"].get("dpo_pairs_repeated", 0) + len(extra)
+                if target < len(harmful):  # too few distinct harmless lessons: fewer harmful pairs, not more repeats
+                    rng = random.Random(f"{seed}:balance:{group}")
+                    for pair in rng.sample(harmful, len(harmful) - target):
+                        dropped.add(id(pair))
+                        key = str(pair["harmful_level"])
+                        per_level[key]["dpo_pairs_dropped_to_balance"] = per_level[key].get("dpo_pairs_dropped_to_balance", 0) + 1
+        if dropped:
+            dpo = [pair for pair in dpo if id(pair) not in dropped]
     for pair in dpo:
         method = per_method[str(pair.get("method"))]
         method["dpo_pairs"] += 1
@@ -164,18 +196,19 @@ def _candidate_pairs(answers: list[dict], strategy: str, min_score_margin: float
         margin = c["score"] - r["score"]
         return margin > 0 and margin >= min_score_margin
 
-    lower_pairs = [(c, r) for c in answers for r in answers if c["score"] > r["score"]]
+    lower_pairs = [(c, r) for c in answers for r in answers if c["score"] > r["score"] and c.get("target", True)]
     below = sum(not enough(c, r) for c, r in lower_pairs)
-    best, worst = max(a["score"] for a in answers), min(a["score"] for a in answers)
+    best = max(a["score"] for a in answers if a.get("target", True))
+    worst = min(a["score"] for a in answers)
     if strategy == "best_vs_worst":
-        chosen = _distinct_first([a for a in answers if a["score"] == best])
+        chosen = _distinct_first([a for a in answers if a["score"] == best and a.get("target", True)])
         rejected = _distinct_first([a for a in answers if a["score"] == worst])
         if not enough(chosen[0], rejected[0]):
             return [], below
         n = max(len(chosen), len(rejected))
         return [(chosen[k % len(chosen)], rejected[k % len(rejected)]) for k in range(n)], below
     if strategy == "best_vs_random":
-        chosen = _distinct_first([a for a in answers if a["score"] == best])
+        chosen = _distinct_first([a for a in answers if a["score"] == best and a.get("target", True)])
         out = []
         for c in chosen:
             pool = _distinct_first([r for r in answers if enough(c, r)])

@@ -96,6 +96,21 @@ def _canonicalise_adapter_config(adapter_dir: Path) -> None:
     path.write_text(json.dumps(config, indent=2, sort_keys=True))
 
 
+def schedule(train_params) -> dict:
+    """The learning rate, epochs and beta this cycle trains with: the shared keys, or with
+    ``method: kto`` its own ``kto_learning_rate`` / ``kto_epochs`` / ``kto_beta`` where set."""
+    kto = train_params.method == "kto"
+
+    def pick(own, shared):
+        return own if kto and own is not None else shared
+
+    return {
+        "learning_rate": pick(train_params.kto_learning_rate, train_params.learning_rate),
+        "epochs": pick(train_params.kto_epochs, train_params.epochs),
+        "beta": pick(train_params.kto_beta, train_params.beta),
+    }
+
+
 def kto_weights(n_desirable: int, n_undesirable: int, params) -> tuple[float, float]:
     """Class weights: explicit from params, or ``auto`` so that
     desirable_weight * n_desirable == undesirable_weight * n_undesirable."""
@@ -202,14 +217,15 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
     dtype = next(policy.model.parameters()).dtype
     extra = {}
     curves = TrainingCurves(cycle)
+    plan = schedule(train_params)
     with tempfile.TemporaryDirectory(prefix=f"careal-train-{cycle}-") as work_dir:
         shared = {
-            "num_train_epochs": train_params.epochs,
+            "num_train_epochs": plan["epochs"],
             "per_device_train_batch_size": per_process_batch(train_params.batch_size),  # train.batch_size is the global batch
-            "learning_rate": train_params.learning_rate,
+            "learning_rate": plan["learning_rate"],
             "lr_scheduler_type": train_params.lr_scheduler,
             "warmup_steps": train_params.warmup_ratio,
-            "beta": train_params.beta,
+            "beta": plan["beta"],
             "max_length": train_params.max_length,
             "train_sampling_strategy": "sequential",  # the order build_dataset chose
             **common_trainer_args(work_dir, seed, policy.device, dtype),
@@ -244,6 +260,7 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
         "init": init,
         "ref_policy": ref_policy,
         "params": dataclasses.asdict(train_params),
+        "schedule": plan,
         "seed": seed,
         "data": {"file": data_path.as_posix(), "rows": len(own_rows), "sha256": file_sha256(data_path), "rows_by_cycle": rows_by_cycle, "trained_rows": len(rows), "preference_data": PREFERENCE_DATA},
         "train_loss": round(float(result.training_loss), 6),
