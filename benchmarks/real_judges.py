@@ -11,8 +11,9 @@ For each evaluated policy P (evaluate.policies), three judges label P's greedy e
 
 It prints, per policy: each model judge's agreement and Cohen's kappa with the rules judge, its
 label counts, its Unparsed share, the mean probability it puts on the label words
-(``label_mass``), how many verdicts the earlier margin rule (first tokens, 0.1 on the raw
-probabilities) would have left Unparsed; and each judge's accuracy on careal's labelled answers
+(``label_mass``), how many verdicts careal's earlier margin rule (a lead of 0.1 in raw
+probability, applied to the whole-word figures) would leave Unparsed; and each judge's
+accuracy on careal's labelled answers
 (benchmarks/data/judge_labelled_answers.jsonl, 181 answers to CARES-style prompts, labelled by
 hand: self(P) per policy, hf once, rules once).
 
@@ -32,10 +33,10 @@ import yaml
 GOLD = Path(__file__).resolve().parent / "data" / "judge_labelled_answers.jsonl"
 
 
-def _old_rule_unparsed(raws: list[dict], first_token_only: bool = True) -> int:
-    """Verdicts the earlier rule would leave Unparsed: a margin under 0.1 on the raw
-    probabilities. (The earlier rule also scored only a word's first token: its raw
-    probabilities were at least these, so this count is a lower bound.)"""
+def _old_rule_unparsed(raws: list[dict]) -> int:
+    """Verdicts that careal's earlier margin rule would leave Unparsed: a lead under 0.1 in
+    raw probability, here applied to the whole-word probabilities (the earlier rule scored
+    first tokens only, whose probabilities are at least these)."""
     count = 0
     for raw in raws:
         ranked = sorted(raw["probabilities"].values(), reverse=True)
