@@ -18,9 +18,14 @@ PARAMS_OPTION = click.option("--params", "params_path", default="params.yaml", s
 
 
 def _params(path):
+    """params.yaml, checked; and the CPU numerics it asks for (careal/runtime.py), set here,
+    before any command imports torch."""
     from careal.params import load_params
+    from careal.runtime import pin_cpu
 
-    return load_params(path)
+    params = load_params(path)
+    pin_cpu(params.cpu.threads, params.cpu.reproducible)
+    return params
 
 
 class CarealGroup(click.Group):
@@ -104,6 +109,14 @@ def bootstrap(params_path):
         click.echo(f"bootstrap: base model {spec['model']} ({spec['weights']})")
 
 
+def _launched() -> bool:
+    import os
+
+    from careal.launcher import LAUNCHED_ENV
+
+    return bool(os.environ.get(LAUNCHED_ENV))
+
+
 CYCLE_OPTION = click.option("-c", "--cycle", required=True, help="The cycle, e.g. c1 (declared under cycles: in params.yaml).")
 
 
@@ -111,11 +124,24 @@ CYCLE_OPTION = click.option("-c", "--cycle", required=True, help="The cycle, e.g
 @CYCLE_OPTION
 @PARAMS_OPTION
 def generate(cycle, params_path):
-    """The parent policy samples generate.samples answers per train prompt."""
+    """The parent policy samples generate.samples answers per train prompt.
+
+    generate.backend picks what answers: hf (transformers in this process; default), openai
+    (an OpenAI-compatible server: generate.openai.base_url and model, or serve: transformers)
+    or vllm (in-process vLLM, pip install -e '.[vllm]'). Each sampled answer depends only on
+    (seed, prompt id, sample), never on the batch size or order.
+    """
     from careal.pipeline import run_generate
 
-    n = run_generate(_params(params_path), cycle)
-    click.echo(f"generate@{cycle}: {n} answers")
+    stats = run_generate(_params(params_path), cycle)
+    line = f"generate@{cycle}: {stats['answers']} answers ({stats['backend']} backend"
+    if "cache_hits" in stats:
+        line += f"; asked {stats['requests']}, from the answer cache {stats['cache_hits']}"
+    if stats.get("oom_backoffs"):
+        line += f"; out of memory {len(stats['oom_backoffs'])} time(s), batch size lowered to {stats['final_batch_size']}"
+    if stats.get("missing"):
+        line += f"; {stats['missing']} failed and left out (generate.openai.on_error: skip)"
+    click.echo(line + ")")
 
 
 @main.command("judge-train")
@@ -126,9 +152,24 @@ def judge_train(params_path):
     Held-out accuracy, macro-F1 and per-class F1 go to metrics/judge_train.json. With no judge
     of kind classifier in params.yaml it trains nothing and says so (about a second).
     """
+    from careal.judges.training import classifier_in_use
+    from careal.launcher import relaunch_under_accelerate
     from careal.pipeline import run_judge_train
 
-    info = run_judge_train(_params(params_path))
+    params = _params(params_path)
+    if classifier_in_use(params):
+        code = relaunch_under_accelerate(params.judge_train, "judge_train", ["judge-train", "--params", params_path])
+        if code is not None:
+            if code:
+                sys.exit(code)  # the launched processes said why
+            import json
+
+            info = json.loads(open("models/judge/judge.json", encoding="utf-8").read())
+            click.echo(f"judge_train: accelerate, {params.judge_train.num_processes} processes: held out {info['heldout']['n']}: accuracy {info['heldout']['accuracy']:.3f} -> models/judge")
+            return
+    info = run_judge_train(params)
+    if info is None or _launched():  # a process accelerate launched: the command that launched it reports
+        return
     if not info.get("trained"):
         click.echo("judge_train: no judge uses kind classifier; nothing trained (models/judge holds a marker)")
         return
@@ -234,10 +275,27 @@ def pair(cycle, params_path):
 @CYCLE_OPTION
 @PARAMS_OPTION
 def train(cycle, params_path):
-    """Train the cycle's LoRA adapter with trl (train.method: kto or dpo)."""
+    """Train the cycle's LoRA adapter with trl (train.method: kto or dpo).
+
+    With train.launcher: accelerate the command runs itself again under `accelerate launch`
+    (train.num_processes processes, configs/accelerate/<train.accelerate_config>.yaml); only
+    rank 0 writes models/cK and the training curves.
+    """
+    from careal.launcher import relaunch_under_accelerate
     from careal.pipeline import run_train
 
-    lineage = run_train(_params(params_path), cycle)
+    params = _params(params_path)
+    code = relaunch_under_accelerate(params.train, "train", ["train", "--cycle", cycle, "--params", params_path])
+    if code is not None:
+        if code:
+            sys.exit(code)  # the launched processes said why
+        import json
+
+        lineage = json.loads(open(f"models/{cycle}/lineage.json", encoding="utf-8").read())
+    else:
+        lineage = run_train(params, cycle)
+        if lineage is None or _launched():  # a process accelerate launched: the command that launched it reports
+            return
     click.echo(f"train@{cycle}: {lineage['method']} from {lineage['parent']}, {lineage['steps']} steps, loss {lineage['train_loss']:.4f} -> models/{cycle}")
 
 
@@ -245,7 +303,10 @@ def train(cycle, params_path):
 @click.option("-p", "--policy", required=True, help="c0 (the base) or a cycle, e.g. c2.")
 @PARAMS_OPTION
 def evaluate(policy, params_path):
-    """Greedy answers of a policy on the eval split, labelled by the eval judge; metrics/<policy>.json."""
+    """Greedy answers of a policy on the eval split, labelled by the eval judge; metrics/<policy>.json.
+
+    evaluate.backend (hf, openai or vllm) picks what answers, as generate.backend does.
+    """
     from careal.pipeline import run_evaluate
 
     from careal.metrics.report import format_value

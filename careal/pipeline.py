@@ -71,38 +71,43 @@ def run_bootstrap(params: Params) -> dict:
     return spec
 
 
-def _generate(params: Params, policy_name: str, prompts: list[dict], decoding, out_path: Path, desc: str) -> list[dict]:
-    from careal.policy.generation import generate_answers
-    from careal.policy.loading import load_policy
-    from careal.policy.resources import guard_generation
+def _generate(params: Params, section, where: str, policy_name: str, prompts: list[dict], decoding, out_path: Path, desc: str) -> tuple[list[dict], dict]:
+    """Answers of ``policy_name`` to ``prompts`` with the backend ``section`` (params.generate
+    or params.evaluate) names, written to ``out_path``; returns the records and the run's counts."""
+    from careal.policy.backends import generate_with
 
-    guard_generation(params, MODELS / "base", desc.split(" ")[0], [p["prompt"] for p in prompts], decoding, "generate" if decoding.do_sample else "evaluate")
-    policy = load_policy(MODELS / "base", policy_dir(policy_name), device=params.model.device, dtype=params.model.dtype)
-    if policy.info["adapter"]:  # generation only reads the adapter: merged, each step runs one matmul per layer, not three
-        policy.model = policy.model.merge_and_unload()
-    answers = generate_answers(policy, [p["prompt"] for p in prompts], decoding, progress_desc=desc)
-    policy_record = {"name": policy_name, **policy.info}
+    if section.backend == "hf":
+        from careal.policy.resources import guard_generation
+
+        guard_generation(params, MODELS / "base", desc.split(" ")[0], [p["prompt"] for p in prompts], decoding, where)
+    policy_record, answers, stats = generate_with(
+        section, where, model_params=params.model, base_dir=MODELS / "base", policy=policy_name, policy_dir=policy_dir(policy_name),
+        ids=[p["id"] for p in prompts], prompts=[p["prompt"] for p in prompts], decoding=decoding, desc=desc,
+    )
+    record = decoding.record()
     records = [
-        {"id": p["id"], "sample": k, "prompt": p["prompt"], "response": text, "policy": policy_record, "decoding": decoding.record()}
+        {"id": p["id"], "sample": k, "prompt": p["prompt"], "response": text, "policy": policy_record, "decoding": record}
         for p, texts in zip(prompts, answers)
         for k, text in enumerate(texts)
+        if text is not None  # a request that failed for good (openai, on_error: skip) is no answer
     ]
+    stats["missing"] = sum(len(texts) for texts in answers) - len(records)
     write_jsonl(out_path, records)
-    return records
+    return records, stats
 
 
 @stage_outputs("generate")
-def run_generate(params: Params, cycle: str) -> int:
+def run_generate(params: Params, cycle: str) -> dict:
     from careal.policy.generation import Decoding
 
     parent = params.parent(cycle)
     g = params.generate
-    decoding = Decoding(do_sample=True, samples=g.samples, temperature=g.temperature, top_p=g.top_p, max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, seed=params.seed)
+    decoding = Decoding(do_sample=True, samples=g.samples, temperature=g.temperature, top_p=g.top_p, max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, seed=params.seed, compile=g.compile)
     from careal.data.cycle_prompts import draw_cycle_prompts
 
     prompts = draw_cycle_prompts(read_jsonl(PREPARED / "train.jsonl"), g.prompts_per_cycle, params.seed, cycle, g.harmless_share)
-    records = _generate(params, parent, prompts, decoding, cycle_dir(cycle) / "generations.jsonl", f"generate@{cycle} (policy {parent})")
-    return len(records)
+    records, stats = _generate(params, g, "generate", parent, prompts, decoding, cycle_dir(cycle) / "generations.jsonl", f"generate@{cycle} (policy {parent})")
+    return {"answers": len(records), **stats}
 
 
 def _judge_file(spec, generations_path: Path, out_path: Path, policy: str) -> dict:
@@ -120,10 +125,22 @@ def _judge_file(spec, generations_path: Path, out_path: Path, policy: str) -> di
     return {**dict(Counter(j["label"] for j in judgments)), **stats}
 
 
-@stage_outputs("judge_train")
-def run_judge_train(params: Params) -> dict:
+def run_judge_train(params: Params) -> dict | None:
     """models/judge (the classifier judge: adapter + judge.json) and metrics/judge_train.json;
-    trains only when a judge of params.yaml uses it (careal/judges/training.py)."""
+    trains only when a judge of params.yaml uses it (careal/judges/training.py). Under
+    ``accelerate launch`` only rank 0 writes; the other ranks train and return None."""
+    from careal.policy.distributed import is_main_process
+
+    if is_main_process():
+        return _run_judge_train_outputs(params)
+    from careal.judges.training import train_classifier
+
+    train_classifier(params.judge_train, seed=params.seed, prompts=read_jsonl(PREPARED / "train.jsonl"), base_dir=MODELS / "base", out_dir=None)
+    return None
+
+
+@stage_outputs("judge_train")
+def _run_judge_train_outputs(params: Params) -> dict:
     from careal.judges.training import classifier_in_use, metrics_headline, train_classifier, write_not_trained
 
     with atomic_dir(MODELS / "judge") as tmp:
@@ -186,19 +203,35 @@ def run_pair(params: Params, cycle: str) -> dict:
     return stats
 
 
-@stage_outputs("train")
-def run_train(params: Params, cycle: str) -> dict:
+def run_train(params: Params, cycle: str) -> dict | None:
+    """models/cK (adapter + lineage.json) and metrics/train/cK. Under ``accelerate launch``
+    (train.launcher: accelerate) every process trains; only rank 0 writes, inside the stage's
+    output set; the other ranks return None."""
+    from careal.policy.distributed import is_main_process
+
+    if is_main_process():
+        return _run_train_outputs(params, cycle)
+    return _train(params, cycle, None)
+
+
+def _train(params: Params, cycle: str, out_dir) -> dict | None:
+    from careal.launcher import launch_info
     from careal.policy.resources import guard_training
     from careal.preference.training import train_cycle
 
     parent = params.parent(cycle)
     guard_training(params, MODELS / "base", f"train@{cycle}")
+    return train_cycle(
+        cycle=cycle, parent=parent, data_dir=cycle_dir(cycle), base_dir=MODELS / "base",
+        parent_dir=policy_dir(parent), out_dir=out_dir, train_params=params.train,
+        model_params=params.model, seed=params.seed, launcher=launch_info(params.train),
+    )
+
+
+@stage_outputs("train")
+def _run_train_outputs(params: Params, cycle: str) -> dict:
     with atomic_dir(policy_dir(cycle)) as tmp:
-        lineage = train_cycle(
-            cycle=cycle, parent=parent, data_dir=cycle_dir(cycle), base_dir=MODELS / "base",
-            parent_dir=policy_dir(parent), out_dir=tmp, train_params=params.train,
-            model_params=params.model, seed=params.seed,
-        )
+        lineage = _train(params, cycle, tmp)
     return lineage
 
 
@@ -211,10 +244,14 @@ def run_evaluate(params: Params, policy: str) -> dict:
     if policy != "c0":
         params.parent(policy)
     e = params.evaluate
-    decoding = Decoding(do_sample=False, samples=1, max_new_tokens=e.max_new_tokens, batch_size=e.batch_size, seed=params.seed)
+    decoding = Decoding(do_sample=False, samples=1, max_new_tokens=e.max_new_tokens, batch_size=e.batch_size, seed=params.seed, compile=e.compile)
     prompts = read_jsonl(PREPARED / "eval.jsonl")
     out = EVAL / policy
-    _generate(params, policy, prompts, decoding, out / "answers.jsonl", f"evaluate@{policy}")
+    _, stats = _generate(params, e, "evaluate", policy, prompts, decoding, out / "answers.jsonl", f"evaluate@{policy}")
+    if stats["missing"]:
+        import sys
+
+        print(f"evaluate@{policy}: {stats['missing']} answer(s) left out after failed requests (evaluate.openai.on_error: skip); the metrics cover the rest", file=sys.stderr)
     _judge_file(params.judge.eval, out / "answers.jsonl", out / "judgments.jsonl", policy)
     paths = {"prompts": PREPARED / "eval.jsonl", "generations": out / "answers.jsonl", "judgments": out / "judgments.jsonl"}
     items = join_judged(prompts, read_jsonl(paths["generations"]), read_jsonl(paths["judgments"]), paths)

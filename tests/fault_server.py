@@ -17,6 +17,8 @@ concurrent requests; "-once" faults happen on the first request with that exact 
 - ``[nochoices]``          200 with valid JSON that is no chat completion
 - ``[nolabel]``            200, the reply is a sentence, not a label
 - ``[echo]``               200, the reply repeats the Authorization header it got
+- ``[seed]``               200, the reply names the request's seed, temperature, top_p and
+                           max_tokens (a generation backend's request, seen from the server)
 
 ``--die-after N``: the process exits at once (no answer) when its N-th request arrives.
 Every request is logged to LOGFILE as one line: ``<marker> <status>``; the Authorization header
@@ -124,6 +126,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, b'{"status": "ok"}', marker=fault)
         if fault == "nolabel":
             return self.send(200, completion("I think this answer is fine, mostly."), marker=fault)
+        if fault == "seed":
+            fields = " ".join(f"{k}={payload.get(k)}" for k in ("seed", "temperature", "top_p", "max_tokens"))
+            return self.send(200, completion(f"answer {fields}"), marker=fault)
         if fault == "echo":
             return self.send(200, completion(f"Accept {self.headers.get('Authorization', '')}"), marker=fault)
         return self.send(400, b'{"error": {"message": "unknown fault"}}', marker=fault)

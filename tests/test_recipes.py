@@ -32,6 +32,22 @@ def test_recipe_is_complete_valid_params_for_the_paper_setting(path):
     # The evaluation judge is the same in both recipes, an external model whose key is named.
     assert params.judge.eval.kind == "openai" and params.judge.eval.api_key_env == "OPENAI_API_KEY"
     assert "sk-" not in path.read_text(encoding="utf-8")
+    # Every params key a stage of dvc.yaml names is there (DVC stops on a missing one).
+    for key in dvc_param_keys():
+        node = raw
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, f"{path.name} lacks {key}, which dvc.yaml names"
+            node = node[part]
+
+
+def dvc_param_keys() -> set[str]:
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    keys = set()
+    for spec in stages.values():
+        for entry in (spec.get("do") or spec).get("params") or []:
+            if isinstance(entry, str):
+                keys.add(entry)
+    return keys
 
 
 def test_external_judge_recipe_builds_its_judges_without_network(monkeypatch):

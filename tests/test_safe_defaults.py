@@ -107,7 +107,7 @@ def test_memory_guard_stops_generate_and_train_before_loading(tiny_project, monk
         pipeline.run_evaluate(params, "c0")
     assert sorted(p.as_posix() for p in Path(".").rglob("*")) == before  # nothing written
     monkeypatch.setenv("CAREAL_AVAILABLE_MEMORY", "1G")
-    assert pipeline.run_generate(params, "c1") == 32 * 4
+    assert pipeline.run_generate(params, "c1")["answers"] == 32 * 4
 
 
 def test_a_model_too_big_for_the_machine_is_refused_from_its_config_alone(tmp_path, monkeypatch):

@@ -151,9 +151,10 @@ def metrics_headline(info: dict) -> dict:
     }
 
 
-def train_classifier(settings, *, seed: int, prompts: list[dict], base_dir: Path, out_dir: Path, progress: bool = True) -> dict:
+def train_classifier(settings, *, seed: int, prompts: list[dict], base_dir: Path, out_dir: Path, progress: bool = True) -> dict | None:
     """Fit the classifier on the rows ``settings`` (JudgeTrainParams) ask for; save the adapter
-    and judge.json into ``out_dir``; returns judge.json's content."""
+    and judge.json into ``out_dir``; returns judge.json's content. Under ``accelerate launch``
+    every rank trains and only rank 0 saves, evaluates and returns (the others: None)."""
     from datasets import Dataset
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
@@ -161,6 +162,7 @@ def train_classifier(settings, *, seed: int, prompts: list[dict], base_dir: Path
     from careal.jsonio import write_json
     from careal.judges.classifier import DEFAULT_MIN_MARGIN, INPUT_FORMAT, classifier_text, load_base_for_classification, predict_probabilities, verdict
     from careal.policy.loading import file_sha256, load_kwargs, resolve_device, resolve_dtype
+    from careal.policy.distributed import per_process_batch, save_trained_adapter, world_size
     from careal.policy.trainer_args import common_trainer_args
 
     s = settings
@@ -194,7 +196,7 @@ def train_classifier(settings, *, seed: int, prompts: list[dict], base_dir: Path
     with tempfile.TemporaryDirectory(prefix="careal-judge-train-") as work:
         args = TrainingArguments(
             num_train_epochs=s.epochs,
-            per_device_train_batch_size=s.batch_size,
+            per_device_train_batch_size=per_process_batch(s.batch_size),  # judge_train.batch_size is the global batch
             learning_rate=s.learning_rate,
             lr_scheduler_type="linear",
             weight_decay=0.0,
@@ -204,8 +206,9 @@ def train_classifier(settings, *, seed: int, prompts: list[dict], base_dir: Path
         trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=DataCollatorWithPadding(tokenizer))
         quiet.bar_without_log_lines(trainer)
         result = trainer.train()
+    if not save_trained_adapter(trainer, out_dir):
+        return None  # another rank than 0 under accelerate: rank 0 writes the outputs
     model = trainer.model
-    model.save_pretrained(out_dir)
 
     model.eval()
     merged = model.merge_and_unload()
@@ -243,6 +246,7 @@ def train_classifier(settings, *, seed: int, prompts: list[dict], base_dir: Path
             "train_loss": round(float(result.training_loss), 6),
             "device": device,
             "dtype": str(dtype).replace("torch.", ""),
+            "launcher": {"kind": s.launcher, "num_processes": world_size(), **({"config": s.accelerate_config} if s.launcher == "accelerate" else {})},
         },
         "heldout": heldout_figures(pred, [r["label"] for r in held_rows], at_margin),
     }

@@ -33,6 +33,7 @@ from careal.params.parse import load_params, parse_params
 from careal.params.rules import RULES, Rule
 from careal.params.sections import (
     BootstrapParams,
+    CpuParams,
     DataParams,
     EvaluateParams,
     GenerateParams,
@@ -48,6 +49,7 @@ __all__ = [
     "BUILTIN_MODEL",
     "RULES",
     "BootstrapParams",
+    "CpuParams",
     "DataParams",
     "EvaluateParams",
     "GenerateParams",

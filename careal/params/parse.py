@@ -129,6 +129,10 @@ def _check_relations(params: "Params", cycles_raw: dict) -> dict[str, str]:
                 raise CarealError(f"params.yaml: cycles form a loop: {' -> '.join(seen + [node])} (every chain of prev must end at c0)")
             seen.append(node)
             node = cycles[node]
+    from careal.policy.backends import check_backend
+
+    check_backend(params.generate, "generate")
+    check_backend(params.evaluate, "evaluate")
     params.judge.train.check("judge.train")
     params.judge.eval.check("judge.eval")
     policies = params.evaluate.policies
@@ -139,8 +143,13 @@ def _check_relations(params: "Params", cycles_raw: dict) -> dict[str, str]:
         raise CarealError(f"params.yaml: evaluate.policies lists a policy twice: {policies}")
     if params.bootstrap.hidden_size % params.bootstrap.num_heads:
         raise CarealError(f"params.yaml: bootstrap.hidden_size ({params.bootstrap.hidden_size}) must be a multiple of bootstrap.num_heads ({params.bootstrap.num_heads})")
-    if params.train.method == "kto" and params.train.batch_size < 2:
-        raise CarealError(f"params.yaml: train.batch_size is {params.train.batch_size}; allowed with train.method kto: >= 2 (trl's KTO needs a batch larger than 1)")
+    for section, where in ((params.train, "train"), (params.judge_train, "judge_train")):
+        if section.launcher == "python" and section.num_processes != 1:
+            raise CarealError(f"params.yaml: {where}.num_processes is {section.num_processes}; allowed with {where}.launcher python: 1 (set {where}.launcher: accelerate for more)")
+        if section.batch_size % section.num_processes:
+            raise CarealError(f"params.yaml: {where}.batch_size ({section.batch_size}) must be a multiple of {where}.num_processes ({section.num_processes}): it is the global batch, split evenly between the processes")
+    if params.train.method == "kto" and params.train.batch_size // params.train.num_processes < 2:
+        raise CarealError(f"params.yaml: train.batch_size is {params.train.batch_size}; allowed with train.method kto: >= 2 per process (trl's KTO needs a batch larger than 1; {params.train.num_processes} process(es))")
     return cycles
 
 

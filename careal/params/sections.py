@@ -56,6 +56,23 @@ class ModelParams:
 
 
 @dataclass
+class CpuParams:
+    """Section ``cpu``: the CPU numerics of every stage that runs a model (careal/runtime.py).
+    Figures on the CPU depend on the processor's kernels and on the thread count; these keys fix
+    both, so the same params and seed give the same bytes on any Intel x86-64 CPU with AVX2."""
+
+    threads: int = 2
+    """Threads for torch and MKL. A sum split over more threads is added in another order, so
+    the count is fixed rather than taken from the machine; 0 = torch's default (every core:
+    faster on a large machine, but the bytes then depend on its core count)."""
+    reproducible: bool = True
+    """Pin MKL and torch to their AVX2 code paths (``MKL_CBWR=AVX2``,
+    ``ATEN_CPU_CAPABILITY=avx2``): an AVX-512 machine then computes exactly what an AVX2
+    machine does, at no measurable cost on the embedded default. false = each machine's own
+    fastest kernels. (AMD Zen CPUs run MKL's own kernels either way: docs/architecture.md.)"""
+
+
+@dataclass
 class BootstrapParams:
     """Section ``bootstrap``: the embedded tiny policy (used only when model.base is builtin:tiny)."""
 
@@ -88,6 +105,53 @@ class BootstrapParams:
 
 
 @dataclass
+class OpenAIBackendParams:
+    """``generate.openai`` / ``evaluate.openai``: the ``openai`` backend
+    (careal/policy/openai_backend.py; docs/gpu.md)."""
+
+    base_url: str | None = None
+    """The endpoint, e.g. ``http://127.0.0.1:8000/v1`` (``vllm serve``); no credentials in it.
+    Required unless ``serve: transformers``."""
+    model: str | None = None
+    """The served model name; ``{policy}`` in it becomes the policy's name (c0, c1, ...), e.g.
+    with ``vllm serve <base> --served-model-name c0 --enable-lora --lora-modules c1=models/c1``.
+    Required unless ``serve: transformers``."""
+    api_key_env: str | None = None
+    """The NAME of the environment variable holding the API key; never the key. Unset: none sent."""
+    serve: str = "none"
+    """``none``: a server you run (base_url, model); ``transformers``: careal starts
+    ``transformers serve`` on 127.0.0.1 over the policy (the merged adapter, exported into
+    .careal/served/) for the stage and stops it after."""
+    concurrency: int = 8
+    """Requests in flight at once."""
+    timeout: float = 600.0
+    """Seconds per request attempt."""
+    max_retries: int = 5
+    """Retries after 408/409/429/5xx, timeouts and connection errors, with exponential backoff."""
+    on_error: str = "fail"
+    """A request that still fails: ``fail`` (the stage stops; finished answers are in the answer
+    cache, the rerun asks only for the rest) or ``skip`` (left out of the output and counted;
+    never an empty answer)."""
+    cache: bool = True
+    """Keep finished answers in .careal/answer-cache.sqlite (env CAREAL_ANSWER_CACHE=0: off)."""
+
+
+@dataclass
+class VLLMBackendParams:
+    """``generate.vllm`` / ``evaluate.vllm``: the in-process ``vllm`` backend
+    (``pip install -e '.[vllm]'``, a CUDA machine; careal/policy/vllm_backend.py)."""
+
+    tensor_parallel_size: int = 1
+    """GPUs one engine spreads the model over."""
+    gpu_memory_utilization: float = 0.9
+    """Share of each GPU's memory vLLM may take (weights + KV cache)."""
+    max_model_len: int = 0
+    """Context length to reserve KV cache for; 0 = the model's own."""
+    enforce_eager: bool = False
+    """No CUDA graphs (slower decoding, faster start)."""
+
+
+@dataclass
 class GenerateParams:
     """Section ``generate``: how the parent policy samples answers to the train prompts."""
 
@@ -96,6 +160,16 @@ class GenerateParams:
     top_p: float = 1.0
     max_new_tokens: int = 48
     batch_size: int = 64
+    """hf backend: prompts per batch (each with ``samples`` rows); halved on out-of-memory. The
+    answers do not depend on it (per-answer seeds, careal/policy/sampling.py)."""
+    backend: str = "hf"
+    """``hf`` (transformers in this process), ``openai`` (an OpenAI-compatible server, options
+    under ``openai``) or ``vllm`` (in-process vLLM, options under ``vllm``)."""
+    compile: bool = False
+    """hf backend: a static KV cache and torch.compile'd forward (pays on a GPU with many
+    batches; measured slower on a CPU, README "Performance")."""
+    openai: OpenAIBackendParams = field(default_factory=OpenAIBackendParams)
+    vllm: VLLMBackendParams = field(default_factory=VLLMBackendParams)
     prompts_per_cycle: int = 0
     """Train prompts each cycle answers: a fresh draw per cycle from data/prepared/train.jsonl,
     seeded by the seed and the cycle name and stratified by harm level x method, so that
@@ -152,6 +226,15 @@ class JudgeTrainParams:
     """``auto`` (CUDA if available, else CPU), ``cpu`` or ``cuda``."""
     dtype: str = "auto"
     """``auto`` (bfloat16 on a GPU that supports it, else float32), ``float32``, ``bfloat16``, ``float16``."""
+    launcher: str = "python"
+    """``python``: train in the stage's own process; ``accelerate``: the stage runs itself under
+    ``accelerate launch`` with ``num_processes`` processes and ``accelerate_config``
+    (careal/launcher.py; only rank 0 writes outputs). ``batch_size`` stays the global batch."""
+    num_processes: int = 1
+    """accelerate: processes (GPUs) to train on; ``batch_size`` must be a multiple of it."""
+    accelerate_config: str = "ddp"
+    """accelerate: ``ddp``, ``fsdp`` (an 8B base over several GPUs), ``deepspeed_zero3`` (files in
+    configs/accelerate/), or the path of any accelerate config file."""
 
 
 @dataclass
@@ -224,6 +307,15 @@ class TrainParams:
     """transformers lr_scheduler_type (e.g. linear, cosine, constant)."""
     warmup_ratio: float = 0.0
     """Share of the steps spent warming the learning rate up (warmup_steps below 1 is a ratio)."""
+    launcher: str = "python"
+    """``python``: train in the stage's own process; ``accelerate``: the stage runs itself under
+    ``accelerate launch`` with ``num_processes`` processes and ``accelerate_config``
+    (careal/launcher.py; only rank 0 writes outputs). ``batch_size`` stays the global batch."""
+    num_processes: int = 1
+    """accelerate: processes (GPUs) to train on; ``batch_size`` must be a multiple of it."""
+    accelerate_config: str = "ddp"
+    """accelerate: ``ddp``, ``fsdp`` (an 8B base over several GPUs), ``deepspeed_zero3`` (files in
+    configs/accelerate/), or the path of any accelerate config file."""
 
 
 @dataclass
@@ -234,6 +326,11 @@ class EvaluateParams:
     """Every policy evaluated: c0 (the base) and each cycle in ``cycles``."""
     max_new_tokens: int = 48
     batch_size: int = 64
+    backend: str = "hf"
+    """As ``generate.backend``, for the greedy eval answers."""
+    compile: bool = False
+    openai: OpenAIBackendParams = field(default_factory=OpenAIBackendParams)
+    vllm: VLLMBackendParams = field(default_factory=VLLMBackendParams)
 
 
 @dataclass
@@ -241,6 +338,7 @@ class Params:
     seed: int = 0
     data: DataParams = field(default_factory=DataParams)
     model: ModelParams = field(default_factory=ModelParams)
+    cpu: CpuParams = field(default_factory=CpuParams)
     bootstrap: BootstrapParams = field(default_factory=BootstrapParams)
     generate: GenerateParams = field(default_factory=GenerateParams)
     judge: JudgeParams = field(default_factory=JudgeParams)

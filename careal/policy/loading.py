@@ -52,6 +52,15 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def process_device(device: str) -> str:
+    """``cuda`` becomes this process's own GPU (``cuda:<LOCAL_RANK>``) under a distributed
+    launcher, so that N training processes do not all load onto the first GPU."""
+    from careal.policy.distributed import local_rank
+
+    index = local_rank()
+    return f"cuda:{index}" if device == "cuda" and index is not None else device
+
+
 def resolve_dtype(dtype: str, device: str):
     import torch
 
@@ -153,10 +162,21 @@ def load_policy(base_dir, adapter_dir=None, *, device="auto", dtype="auto", trai
         model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
         info["adapter"] = Path(adapter_dir).as_posix()
         info["adapter_sha256"] = dir_sha256(adapter_dir)
-    model.to(device)
+    model.to(process_device(device))
     if not trainable:
         model.eval()
     return Policy(model=model, tokenizer=tokenizer, info=info, device=device)
+
+
+def policy_info(base_dir, adapter_dir=None) -> dict:
+    """What identifies a policy in its records (as ``load_policy`` gives it), without loading
+    any weights: the server backends use it."""
+    spec = read_base(base_dir)
+    info = {"base": spec["model"], "base_revision": spec.get("revision"), "base_sha256": spec.get("sha256"), "adapter": None, "adapter_sha256": None}
+    if adapter_dir is not None and has_adapter(adapter_dir):
+        info["adapter"] = Path(adapter_dir).as_posix()
+        info["adapter_sha256"] = dir_sha256(adapter_dir)
+    return info
 
 
 def has_adapter(policy_dir: str | os.PathLike) -> bool:

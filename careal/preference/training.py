@@ -29,6 +29,7 @@ from careal import quiet
 from careal.errors import CarealError
 from careal.policy.fused_head import score_labelled_positions_only
 from careal.jsonio import read_jsonl, write_json, write_jsonl
+from careal.policy.distributed import is_main_process, per_process_batch, save_trained_adapter, world_size
 from careal.policy.trainer_args import common_trainer_args
 from careal.policy.loading import LINEAGE_FILE, dir_sha256, file_sha256, has_adapter, load_policy, read_base
 from careal.preference.preflight import check_kto_classes
@@ -159,11 +160,14 @@ def length_grouped_order(lengths: list[int], batch_size: int, seed: int, batches
     return [i for batch in batches for i in batch]
 
 
-def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_dir, train_params, model_params, seed: int) -> dict:
+def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_dir, train_params, model_params, seed: int, launcher: dict | None = None) -> dict | None:
     """Train cycle ``cycle``'s adapter from its parent policy; write it and its lineage to ``out_dir``.
 
     ``out_dir`` is written completely or not at all (the caller passes a temporary folder that
-    replaces the real one on success). Returns the lineage record.
+    replaces the real one on success). Returns the lineage record; under ``accelerate launch``
+    every rank trains and only rank 0 writes and returns it (the others return None, and
+    ``out_dir`` may be None for them). ``launcher`` (how the stage was launched) goes into
+    the lineage.
     """
     from peft import LoraConfig
     from transformers import set_seed
@@ -201,7 +205,7 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
     with tempfile.TemporaryDirectory(prefix=f"careal-train-{cycle}-") as work_dir:
         shared = {
             "num_train_epochs": train_params.epochs,
-            "per_device_train_batch_size": train_params.batch_size,
+            "per_device_train_batch_size": per_process_batch(train_params.batch_size),  # train.batch_size is the global batch
             "learning_rate": train_params.learning_rate,
             "lr_scheduler_type": train_params.lr_scheduler,
             "warmup_steps": train_params.warmup_ratio,
@@ -223,7 +227,8 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
         quiet.bar_without_log_lines(trainer)
         score_labelled_positions_only()
         result = trainer.train()
-    trainer.model.save_pretrained(str(out_dir), selected_adapters=["default"])
+    if not save_trained_adapter(trainer, out_dir, selected_adapters=["default"]):
+        return None  # another rank than 0 under accelerate: rank 0 writes the outputs
     _canonicalise_adapter_config(Path(out_dir))
     base = read_base(base_dir)
     lineage = {
@@ -244,6 +249,7 @@ def train_cycle(*, cycle: str, parent: str, data_dir, base_dir, parent_dir, out_
         "train_loss": round(float(result.training_loss), 6),
         "train_log": log_summary(trainer.state.log_history),
         "steps": int(result.global_step),
+        "launcher": launcher or {"kind": "python", "num_processes": world_size()},
         **extra,
         "warnings": curves.warnings,
     }
