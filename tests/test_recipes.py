@@ -81,6 +81,12 @@ def test_the_real_model_cpu_recipe_is_complete_and_runs_the_real_model_on_real_r
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     defaults = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     assert set(raw) == set(defaults)
+
+    def keys(tree, prefix=""):  # every key path dvc.yaml may name (cycles are the recipe's own)
+        return {prefix + k for k, v in tree.items() if k != "cycles"} | {
+            p for k, v in tree.items() if isinstance(v, dict) and k != "cycles" for p in keys(v, prefix + k + ".")}
+
+    assert keys(defaults) <= keys(raw), sorted(keys(defaults) - keys(raw))
     params = parse_params(raw)
     assert params.model.base == "builtin:smollm2-135m" and (params.model.device, params.model.dtype) == ("cpu", "float32")
     assert params.data.source == "../shared/data/cares18k-test-sample300.jsonl"
