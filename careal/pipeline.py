@@ -42,6 +42,7 @@ def run_prepare(params: Params) -> dict:
 @stage_outputs("bootstrap")
 def run_bootstrap(params: Params) -> dict:
     """models/base (the base model, or where to find it) and models/c0 (the base policy)."""
+    from careal.policy.gguf import is_gguf_source
     from careal.policy.loading import BASE_FILE, LINEAGE_FILE, dir_sha256
 
     base = params.model.base
@@ -55,12 +56,18 @@ def run_bootstrap(params: Params) -> dict:
             judging = warm_start_task(train, params.bootstrap.judge_examples_per_prompt, params.seed)
             summary = build_tiny(train, params.bootstrap, params.seed, tmp, extra=judging)
             spec = {"model": BUILTIN_MODEL, "weights": "local", "revision": None, "sha256": dir_sha256(tmp), "tiny": summary}
+        elif is_gguf_source(base):
+            # A GGUF file (builtin:smollm2-135m, gguf:...): converted once into models/base.
+            from careal.policy.gguf import convert
+
+            converted = convert(base, tmp)
+            spec = {"model": base, "weights": "local", "revision": converted.pop("revision"), "sha256": dir_sha256(tmp), **converted}
         else:
             # A hub id or a local folder: record where it is; the weights stay where they are.
             spec = {"model": base, "weights": "folder" if Path(base).is_dir() else "hub", "revision": params.model.revision, "trust_remote_code": params.model.trust_remote_code}
         write_json(tmp / BASE_FILE, spec)
     with atomic_dir(policy_dir("c0")) as tmp:
-        write_json(tmp / LINEAGE_FILE, {"cycle": "c0", "parent": None, "adapter": None, "base_model": spec["model"], "base_revision": spec.get("revision"), "base_sha256": spec.get("sha256"), "note": "the base policy: the base model with no adapter"})
+        write_json(tmp / LINEAGE_FILE, {"cycle": "c0", "parent": None, "adapter": None, "base_model": spec["model"], "base_revision": spec.get("revision"), "base_sha256": spec.get("sha256"), **({"base_gguf_sha256": spec["gguf"]["file_sha256"]} if "gguf" in spec else {}), "note": "the base policy: the base model with no adapter"})
     return spec
 
 
@@ -188,6 +195,7 @@ def run_pair(params: Params, cycle: str) -> dict:
         items, p.dpo_max_pairs_per_prompt, p.dpo_balance_harmless, strategy=p.dpo_strategy,
         min_score_margin=p.dpo_min_score_margin, max_text_similarity=p.dpo_max_text_similarity,
         balance_by_method=p.dpo_balance_by_method, fluent_chosen=p.fluent_chosen, max_repeat=p.dpo_balance_max_repeat, seed=params.seed,
+        fallback_chosen=p.fallback_chosen, fallback_rejected=p.fallback_rejected,
     )
     write_jsonl(cycle_dir(cycle) / "kto.jsonl", kto)
     write_jsonl(cycle_dir(cycle) / "dpo.jsonl", dpo)

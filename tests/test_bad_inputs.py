@@ -3,7 +3,8 @@
 Every bad input must give exactly one line ``careal: error: <file>[, row N][, field 'x']: ...``,
 exit status 2, from both ``careal validate`` and ``careal prepare``, and prepare must write no
 output file. The inputs marked ``ok`` are valid data that must be accepted (a UTF-8 byte-order
-mark, CRLF line ends, exact repeats, integral floats).
+mark, CRLF line ends, exact repeats, integral floats, columns besides the CARES ones, which
+prepare names once in its summary).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class Case:
     expect: str  # "ok" or a substring of the problem
     row: int | None = None
     field: str | None = None
+    extra: tuple = ()  # ok cases: the columns besides the CARES ones that the summary names
 
 
 GOOD_PARQUET = parquet(good_columns())
@@ -98,7 +100,7 @@ CASES = [
     Case("jsonl_array_not_object", ".jsonl", jsonl(GOOD[:2], raw_lines=["[1, 2, 3]"]), "expected a JSON object", row=3),
     Case("jsonl_duplicate_key", ".jsonl", jsonl([], raw_lines=['{"principle_index": 1, "harmful_level": 0, "method": "direct", "prompt": "a", "prompt": "b"}']), "duplicate key 'prompt'", row=1),
     Case("jsonl_missing_column", ".jsonl", jsonl([GOOD[0], row(method=DROP)]), "missing", row=2, field="method"),
-    Case("jsonl_extra_column", ".jsonl", jsonl([row(notes="x")]), "unknown column", row=1, field="notes"),
+    Case("jsonl_extra_columns", ".jsonl", jsonl([{**r, "source_id": f"s{i}", "notes": "x"} for i, r in enumerate(GOOD)]), "ok", extra=("notes", "source_id")),
     Case("jsonl_level_out_of_range", ".jsonl", jsonl([GOOD[0], GOOD[1], row(harmful_level=7)]), "integer in 0..3", row=3, field="harmful_level"),
     Case("jsonl_principle_negative", ".jsonl", jsonl([row(principle_index=-1)]), "integer in 0..7", row=1, field="principle_index"),
     Case("jsonl_level_fraction", ".jsonl", jsonl([row(harmful_level=1.5)]), "integer in 0..3", row=1, field="harmful_level"),
@@ -127,7 +129,8 @@ CASES = [
     Case("csv_utf16", ".csv", csv_text(GOOD).encode("utf-16"), "not UTF-8", row=1),
     Case("csv_utf8_bom", ".csv", b"\xef\xbb\xbf" + csv_text(GOOD).encode(), "ok"),
     Case("csv_missing_column", ".csv", csv_text(GOOD, header=[c for c in COLUMNS if c != "harmful_level"]).encode(), "missing", row=2, field="harmful_level"),
-    Case("csv_extra_column", ".csv", csv_text([{**r, "score": "1"} for r in GOOD], header=COLUMNS + ["score"]).encode(), "unknown column", row=2, field="score"),
+    Case("csv_extra_column", ".csv", csv_text([{**r, "score": "1"} for r in GOOD], header=COLUMNS + ["score"]).encode(), "ok", extra=("score",)),
+    Case("csv_extra_column_missing_cares_column", ".csv", csv_text(GOOD, header=[c for c in COLUMNS if c != "method"] + ["notes"]).encode(), "missing", row=2, field="method"),
     Case("csv_duplicate_header", ".csv", ("prompt," + csv_text(GOOD[:1])).encode(), "column named twice", row=1, field="prompt"),
     Case("csv_level_word", ".csv", csv_text([GOOD[0], row(harmful_level="high")]).encode(), "integer in 0..3", row=3, field="harmful_level"),
     Case("csv_level_empty", ".csv", csv_text([row(harmful_level="")]).encode(), "integer in 0..3", row=2, field="harmful_level"),
@@ -145,7 +148,8 @@ CASES = [
     Case("parquet_prompt_int_dtype", ".parquet", parquet(good_columns(prompt=list(range(len(GOOD))))), "expected text", row=1, field="prompt"),
     Case("parquet_prompt_null", ".parquet", parquet(good_columns(prompt=one_changed("prompt", 1, None))), "non-empty", row=2, field="prompt"),
     Case("parquet_missing_column", ".parquet", parquet(good_columns(method=DROP)), "missing", row=1, field="method"),
-    Case("parquet_extra_column", ".parquet", parquet(good_columns(label=["x"] * len(GOOD))), "unknown column", row=1, field="label"),
+    Case("parquet_extra_column", ".parquet", parquet(good_columns(label=["x"] * len(GOOD))), "ok", extra=("label",)),
+    Case("parquet_extra_column_invalid_level", ".parquet", parquet(good_columns(label=["x"] * len(GOOD), harmful_level=one_changed("harmful_level", 1, 5))), "integer in 0..3", row=2, field="harmful_level"),
     Case("parquet_principle_out_of_range", ".parquet", parquet(good_columns(principle_index=one_changed("principle_index", 2, 9))), "integer in 0..7", row=3, field="principle_index"),
     # --- other files ----------------------------------------------------------------------------
     Case("unsupported_suffix", ".txt", b"hello\n", "unsupported file type"),
@@ -183,6 +187,12 @@ def test_validate_and_prepare_on_each_input(case, tmp_path, monkeypatch):
         assert prepared.exit_code == 0, prepared.output
         summary = json.loads(Path("data/prepared/summary.json").read_text())
         assert summary["source_rows"] == len(GOOD) + (case.name == "jsonl_exact_repeat_kept")
+        extra = summary.get("extra_columns", {}).get("columns", {})
+        assert extra == {name: len(GOOD) for name in case.extra}
+        for name in case.extra:  # named once, not once per row
+            assert prepared.output.count(name) == 1 and checked.output.count(name) == 1, (prepared.output, checked.output)
+        records = Path("data/prepared/train.jsonl").read_text() + Path("data/prepared/eval.jsonl").read_text()
+        assert not any(f'"{name}"' in records for name in case.extra), "an extra column reached the prepared records"
         return
     for result in (checked, prepared):
         lines = result.output.strip().splitlines()

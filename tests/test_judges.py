@@ -217,3 +217,16 @@ def test_benchmark_script_reports_any_judge_spec():
     assert bad.exit_code == 2 and "unknown key" in bad.output
     wrong = CliRunner().invoke(module.main, ["--judge", "{kind: rules, model: x}"])
     assert wrong.exit_code == 2 and "does not apply to judge kind 'rules'" in wrong.output
+
+
+def test_the_margin_of_a_label_word_judge_is_taken_on_renormalised_shares():
+    from careal.judges.scoring import margin_verdict
+
+    # SmolLM2-like: 14% of the probability on the label words, Refuse ahead of Accept
+    probs = {"Accept": 0.04, "Caution": 0.004, "Refuse": 0.096}
+    assert margin_verdict(probs, 0.1)[0] == "Unparsed"  # raw: a lead of 0.056
+    label, raw = margin_verdict(probs, 0.1, renormalise=True)
+    assert label == "Refuse" and raw["label_mass"] == 0.14 and raw["margin"] == pytest.approx(0.4, abs=1e-6)
+    assert raw["shares"] == {"Accept": pytest.approx(0.285714), "Caution": pytest.approx(0.028571), "Refuse": pytest.approx(0.685714)}
+    assert margin_verdict({"Accept": 0.05, "Caution": 0.0, "Refuse": 0.045}, 0.1, renormalise=True)[0] == "Unparsed"  # shares 0.53 / 0.47
+    assert margin_verdict({"Accept": 0.0, "Caution": 0.0, "Refuse": 0.0}, 0.0, renormalise=True)[0] == "Unparsed"  # no mass: no verdict

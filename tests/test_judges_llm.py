@@ -123,8 +123,10 @@ def test_hf_judge_scores_label_words_and_abstains_under_the_margin(hf_spec, tiny
     for label, raw in verdicts:
         probs = raw["probabilities"]
         assert set(probs) == {"Accept", "Caution", "Refuse"} and 0 < sum(probs.values()) <= 1.000001
+        # the margin is taken on the label words' renormalised shares (label_mass = their total)
+        assert raw["label_mass"] == pytest.approx(sum(probs.values()), abs=2e-6)
         ranked = sorted(probs.values(), reverse=True)
-        assert raw["margin"] == pytest.approx(ranked[0] - ranked[1], abs=2e-6)
+        assert raw["margin"] == pytest.approx((ranked[0] - ranked[1]) / raw["label_mass"], abs=5e-6)
         assert label == max(probs, key=probs.get)
     strict = make_judge(JudgeSpec(kind="hf", model=hf_spec.model, rubric="compact", min_margin=0.999))
     assert [label for label, _ in strict.label_batch(PAIRS)] == ["Unparsed"] * len(PAIRS)
@@ -169,7 +171,8 @@ def test_self_judge_reads_the_policy_with_its_adapter(tiny_project, tmp_path):
     assert base_only.identity["adapter_sha256"] is None and base_only.identity["rubric"] == "compact"
     a, b = with_adapter.label_batch(PAIRS[:2]), base_only.label_batch(PAIRS[:2])
     assert a[0][1]["probabilities"] != b[0][1]["probabilities"]
-    assert "PeftModel" in type(with_adapter.scorer.model).__name__
+    # the adapter is merged into the weights for reading (the probabilities above differ from the base's)
+    assert "Peft" not in type(with_adapter.scorer.model).__name__
     with pytest.raises(CarealError, match="needs the policy"):
         make_judge(spec)
 

@@ -154,3 +154,58 @@ def test_max_repeat_subsamples_harmful_pairs_instead_of_repeating_few_harmless_o
     # enough distinct harmless pairs: the cap changes nothing
     more = [item for n in range(5) for item in items_for(0, ["Accept", "Refuse"], f"h{n}")]
     assert make_pairs(harmful + more, 1, balance_harmless=True, max_repeat=2)[1] == make_pairs(harmful + more, 1, balance_harmless=True)[1]
+
+
+# --- fallback answers (pair.fallback_chosen / fallback_rejected) -----------------------------
+
+
+def test_without_a_fallback_a_policy_that_never_refuses_gives_no_dpo_pair():
+    items = items_for(3, ["Accept"] * 4, "x") + items_for(2, ["Accept", "Accept", "Unparsed"], "y") + items_for(0, ["Accept"] * 4, "h")
+    kto, dpo, stats = make_pairs(items, 2, balance_harmless=True)
+    assert dpo == [] and stats["totals"]["tied_prompts"] == 3
+    assert stats["totals"]["fallback_chosen"] == 0 and "fallback" not in stats
+
+
+def test_fallback_chosen_gives_harmful_prompts_an_ideal_answer_as_chosen_and_counts_it():
+    from careal.data.styles import FALLBACK_CAUTION, FALLBACK_REFUSALS
+
+    items = (items_for(1, ["Accept", "Accept"], "m") + items_for(2, ["Accept", "Caution"], "c") + items_for(3, ["Accept"] * 4, "x")
+             + items_for(3, ["Refuse", "Accept"], "ok") + items_for(0, ["Accept", "Accept"], "h") + items_for(2, ["Unparsed"], "u"))
+    kto, dpo, stats = make_pairs(items, 2, fallback_chosen=True, seed=3)
+    by_id = {}
+    for pair in dpo:
+        by_id.setdefault(pair["id"], []).append(pair)
+    # level 1 gets a caution, levels 2 and 3 a refusal; a level-2 Caution (score 0.5) is not ideal
+    assert by_id["m"][0]["chosen"] in FALLBACK_CAUTION and by_id["m"][0]["chosen_label"] == "Caution"
+    assert by_id["c"][0]["chosen"] in FALLBACK_REFUSALS and by_id["c"][0]["rejected_label"] == "Accept"
+    assert len(by_id["x"]) == 2 and {p["rejected_sample"] for p in by_id["x"]} == {0, 1}
+    assert all(p["chosen_sample"] == -1 and p["fallback"] == "chosen" and p["score_margin"] == 1.0 for i in "mcx" for p in by_id[i])
+    # a prompt that already has an ideal answer, a harmless one and an all-Unparsed one get none
+    assert "fallback" not in by_id["ok"][0] and "h" not in by_id and "u" not in by_id
+    levels = stats["by_harm_level"]
+    assert (levels["1"]["fallback_chosen"], levels["2"]["fallback_chosen"], levels["3"]["fallback_chosen"], levels["0"]["fallback_chosen"]) == (1, 1, 1, 0)
+    assert stats["fallback"] == {"chosen": True, "rejected": False, "kto_rows": 3, "dpo_pairs": 5}  # m 2, c 1, x 2
+    assert sum(1 for r in kto if r.get("fallback") == "chosen" and r["label"] and r["sample"] == -1) == 3
+    # the same seed writes the same answers
+    assert make_pairs(items, 2, fallback_chosen=True, seed=3)[1] == dpo
+
+
+def test_fallback_rejected_pairs_a_harmless_prompts_own_answers_against_a_written_refusal():
+    from careal.data.styles import FALLBACK_REFUSALS
+
+    items = items_for(0, ["Accept"] * 3, "h") + items_for(0, ["Accept", "Refuse"], "mixed") + items_for(3, ["Accept"] * 2, "x")
+    kto, dpo, stats = make_pairs(items, 2, fallback_rejected=True)
+    pairs = [p for p in dpo if p["id"] == "h"]
+    assert len(pairs) == 2 and all(p["rejected"] in FALLBACK_REFUSALS and p["rejected_sample"] == -1 and p["fallback"] == "rejected" for p in pairs)
+    assert {p["chosen_sample"] for p in pairs} == {0, 1}
+    assert stats["by_harm_level"]["0"]["fallback_rejected"] == 1 and stats["by_harm_level"]["3"]["tied_prompts"] == 1
+    assert [r["label"] for r in kto if r.get("fallback")] == [False]
+
+
+def test_the_fallback_answers_read_as_intended_by_the_rules_judge():
+    from careal.data.styles import FALLBACK_CAUTION, FALLBACK_REFUSALS
+    from careal.judges.rules import RulesJudge
+
+    judge = RulesJudge()
+    assert [judge.label(t)[0] for t in FALLBACK_CAUTION] == ["Caution"] * len(FALLBACK_CAUTION)
+    assert [judge.label(t)[0] for t in FALLBACK_REFUSALS] == ["Refuse"] * len(FALLBACK_REFUSALS)

@@ -74,3 +74,22 @@ def test_self_judge_recipe_is_self_evaluation_by_the_cares_rubric():
         assert getattr(params, section) == getattr(external, section), section
     judge = make_judge(params.judge.train, base_dir="models/base", policy_dir="models/c0")  # lazy: no weights read
     assert judge.kind == "self" and judge.template.name == "cares"
+
+
+def test_the_real_model_cpu_recipe_is_complete_and_runs_the_real_model_on_real_rows():
+    path = RECIPES / "smollm2-135m-cpu.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    defaults = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    assert set(raw) == set(defaults)
+
+    def keys(tree, prefix=""):  # every key path dvc.yaml may name (cycles are the recipe's own)
+        return {prefix + k for k, v in tree.items() if k != "cycles"} | {
+            p for k, v in tree.items() if isinstance(v, dict) and k != "cycles" for p in keys(v, prefix + k + ".")}
+
+    assert keys(defaults) <= keys(raw), sorted(keys(defaults) - keys(raw))
+    params = parse_params(raw)
+    assert params.model.base == "builtin:smollm2-135m" and (params.model.device, params.model.dtype) == ("cpu", "float32")
+    assert params.data.source == "../shared/data/cares18k-test-sample300.jsonl"
+    assert params.evaluate.policies == ["c0", *params.cycles] and len(params.cycles) >= 2
+    assert params.pair.fallback_chosen and params.pair.fallback_rejected  # the real model never refuses on its own
+    assert params.judge.train.kind == params.judge.eval.kind == "rules"

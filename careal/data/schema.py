@@ -6,7 +6,10 @@ carries. Validation names the file, the row and the field of the first problem: 
 line number in .jsonl and .csv files (a CSV header is line 1) and the 1-based row index otherwise.
 
 Text fields must be free of control characters (tab, newline and carriage return are allowed)
-and at most ``MAX_TEXT_CHARS`` long; columns other than the CARES ones and ``id`` are errors.
+and at most ``MAX_TEXT_CHARS`` long. Columns other than the CARES ones and ``id`` (a source id,
+notes, a score: files as users have them) are not used and not carried into careal's records;
+the loaders count them per column so that prepare names them once in its summary
+(``extra_columns``). A missing or invalid CARES column is still an error.
 """
 
 from __future__ import annotations
@@ -113,18 +116,17 @@ def record_id(row: dict) -> str:
     return "cares-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
 
 
-def validate_row(row: dict, path, row_number: int) -> CaresRecord:
+def validate_row(row: dict, path, row_number: int, extra_columns: dict | None = None) -> CaresRecord:
     """Check one raw row of the CARES schema and return it as a CaresRecord.
 
     ``base_prompt`` may be missing or empty for direct prompts (it then equals ``prompt``);
     ``generation_model`` may be missing (recorded as ``unknown``). Any other problem raises a
-    DataError naming ``path``, ``row_number`` and the field.
+    DataError naming ``path``, ``row_number`` and the field. Other columns are left out of the
+    record; ``extra_columns`` (column -> rows) counts them when given.
     """
     if not isinstance(row, dict):
         raise DataError(path, row_number, None, "expected a record with the CARES columns")
     unknown = sorted(str(k) for k in row if k not in CARES_COLUMNS and k not in OPTIONAL_COLUMNS and not str(k).startswith("__index_level_"))
-    if unknown:
-        raise DataError(path, row_number, unknown[0], "unknown column (CARES columns: " + ", ".join(CARES_COLUMNS) + "; optional: id)")
     for field in ("principle_index", "harmful_level", "method", "prompt"):
         if field not in row:
             raise DataError(path, row_number, field, "missing (CARES columns: " + ", ".join(CARES_COLUMNS) + ")")
@@ -155,10 +157,14 @@ def validate_row(row: dict, path, row_number: int) -> CaresRecord:
     elif isinstance(given_id, bool) or not (given_id is None or isinstance(given_id, (int, float))):
         raise DataError(path, row_number, "id", f"expected text or an integer, got {type(given_id).__name__}")
     rid = str(given_id) if given_id not in (None, "") and not (isinstance(given_id, float) and math.isnan(given_id)) else record_id(clean)
-    return CaresRecord(id=rid, **clean)
+    record = CaresRecord(id=rid, **clean)
+    if extra_columns is not None:
+        for name in unknown:
+            extra_columns[name] = extra_columns.get(name, 0) + 1
+    return record
 
 
-def validate_rows(rows, path, *, numbers=None, on_bad_rows: str = "error", skipped: list | None = None) -> list[CaresRecord]:
+def validate_rows(rows, path, *, numbers=None, on_bad_rows: str = "error", skipped: list | None = None, extra_columns: dict | None = None) -> list[CaresRecord]:
     """Validate every row; ``numbers`` gives each row's number (default 1, 2, ...).
 
     A duplicate of an explicit ``id`` is an error. Rows without an id get one from their content;
@@ -166,7 +172,8 @@ def validate_rows(rows, path, *, numbers=None, on_bad_rows: str = "error", skipp
     (nothing is dropped: the repeats stay visible in the prepared data).
 
     ``on_bad_rows="skip"`` leaves bad rows out instead of raising, and appends each one's
-    DataError to ``skipped``; no valid row at all is still an error.
+    DataError to ``skipped``; no valid row at all is still an error. ``extra_columns`` counts
+    the valid rows' columns that are not CARES columns (column -> rows).
     """
     if on_bad_rows not in ON_BAD_ROWS:
         raise ValueError(f"on_bad_rows must be one of {ON_BAD_ROWS}")
@@ -175,7 +182,7 @@ def validate_rows(rows, path, *, numbers=None, on_bad_rows: str = "error", skipp
     for index, row in enumerate(rows, start=1):
         number = next(numbers) if numbers is not None else index
         try:
-            record = validate_row(row, path, number)
+            record = validate_row(row, path, number, extra_columns)
             if record.id in seen and isinstance(row, dict) and row.get("id") not in (None, ""):
                 raise DataError(path, number, "id", f"duplicate id {record.id!r} (first seen in row {seen[record.id]})")
         except DataError as exc:

@@ -119,10 +119,11 @@ def read_table(path: str | Path) -> list[dict]:
     return [row for _, row in rows]
 
 
-def load_file(path: str | Path, on_bad_rows: str = "error", skipped: list | None = None) -> list[CaresRecord]:
+def load_file(path: str | Path, on_bad_rows: str = "error", skipped: list | None = None, extra_columns: dict | None = None) -> list[CaresRecord]:
     """Validated records of a file. A bad row (unparsable or invalid) raises a DataError
     (``on_bad_rows="error"``: the first one in file order) or is left out and appended to
-    ``skipped`` (``"skip"``). A file without a single valid row is always an error."""
+    ``skipped`` (``"skip"``). A file without a single valid row is always an error. Columns
+    that are not CARES columns are counted in ``extra_columns`` (column -> rows) and not used."""
     rows, bad = read_numbered(path)
     if bad and on_bad_rows == "error":
         before = [(n, r) for n, r in rows if n < bad[0].row]
@@ -130,7 +131,7 @@ def load_file(path: str | Path, on_bad_rows: str = "error", skipped: list | None
         raise bad[0]
     invalid: list[DataError] = []
     try:
-        records = validate_rows([r for _, r in rows], str(path), numbers=[n for n, _ in rows], on_bad_rows=on_bad_rows, skipped=invalid)
+        records = validate_rows([r for _, r in rows], str(path), numbers=[n for n, _ in rows], on_bad_rows=on_bad_rows, skipped=invalid, extra_columns=extra_columns)
     except DataError:
         if on_bad_rows == "error":
             raise
@@ -143,9 +144,10 @@ def load_file(path: str | Path, on_bad_rows: str = "error", skipped: list | None
     return records
 
 
-def load_source(params, seed: int, skipped: list | None = None) -> dict[str, list[CaresRecord]]:
+def load_source(params, seed: int, skipped: list | None = None, extra_columns: dict | None = None) -> dict[str, list[CaresRecord]]:
     """Validated records by split: ``{"all": [...]}`` or ``{"train": [...], "eval": [...]}``.
-    Rows left out under ``data.on_bad_rows: skip`` are appended to ``skipped`` (DataErrors)."""
+    Rows left out under ``data.on_bad_rows: skip`` are appended to ``skipped`` (DataErrors);
+    columns that are not CARES columns are counted in ``extra_columns`` (column -> rows)."""
     on_bad_rows = getattr(params, "on_bad_rows", "error")
     source = params.source
     if source == "builtin":
@@ -154,17 +156,17 @@ def load_source(params, seed: int, skipped: list | None = None) -> dict[str, lis
         rows = generate_prompts(seed=seed, base_prompts_per_cell=params.builtin_base_prompts_per_cell)
         return {"all": validate_rows(rows, "builtin")}
     if source.startswith("hf:"):
-        return _load_hf(source[3:], params, skipped)
+        return _load_hf(source[3:], params, skipped, extra_columns)
     if Path(source).suffix.lower() in FILE_SUFFIXES or Path(source).is_file():
-        return {"all": load_file(source, on_bad_rows, skipped)}
+        return {"all": load_file(source, on_bad_rows, skipped, extra_columns)}
     raise CarealError(
         f"params.yaml: data.source {source!r} is not builtin, a {'/'.join(FILE_SUFFIXES)} file, or hf:<dataset>"
     )
 
 
-def _validate_hf(rows, where: str, params, skipped) -> list[CaresRecord]:
+def _validate_hf(rows, where: str, params, skipped, extra_columns=None) -> list[CaresRecord]:
     invalid: list[DataError] = []
-    records = validate_rows(rows, where, on_bad_rows=getattr(params, "on_bad_rows", "error"), skipped=invalid)
+    records = validate_rows(rows, where, on_bad_rows=getattr(params, "on_bad_rows", "error"), skipped=invalid, extra_columns=extra_columns)
     if not records:
         raise DataError(where, None, None, "no rows")
     if skipped is not None:
@@ -172,7 +174,7 @@ def _validate_hf(rows, where: str, params, skipped) -> list[CaresRecord]:
     return records
 
 
-def _load_hf(name: str, params, skipped=None) -> dict[str, list[CaresRecord]]:
+def _load_hf(name: str, params, skipped=None, extra_columns=None) -> dict[str, list[CaresRecord]]:
     import datasets
 
     try:
@@ -182,12 +184,12 @@ def _load_hf(name: str, params, skipped=None) -> dict[str, list[CaresRecord]]:
     splits = {}
     for role, split in (("train", params.hf_train_split), ("eval", params.hf_eval_split)):
         if split in loaded:
-            splits[role] = _validate_hf(loaded[split].to_list(), f"hf:{name}[{split}]", params, skipped)
+            splits[role] = _validate_hf(loaded[split].to_list(), f"hf:{name}[{split}]", params, skipped, extra_columns)
     if len(splits) == 2:
         return splits
     if len(loaded) == 1:
         (only,) = loaded.keys()
-        return {"all": _validate_hf(loaded[only].to_list(), f"hf:{name}[{only}]", params, skipped)}
+        return {"all": _validate_hf(loaded[only].to_list(), f"hf:{name}[{only}]", params, skipped, extra_columns)}
     raise CarealError(
         f"data.source hf:{name}: has splits {', '.join(loaded.keys())}; set data.hf_train_split and "
         f"data.hf_eval_split to two of them"

@@ -91,8 +91,11 @@ def _counts(records: list[CaresRecord]) -> dict:
 def prepare(params, seed: int) -> tuple[list[CaresRecord], list[CaresRecord], dict]:
     """Train and eval records and a summary, from DataParams and the seed."""
     skipped: list[DataError] = []
-    splits = load_source(params, seed, skipped)
+    extra: dict[str, int] = {}
+    splits = load_source(params, seed, skipped, extra)
     summary = {"source": params.source, "seed": seed}
+    if extra:  # named once here, not once per row
+        summary["extra_columns"] = {"columns": dict(sorted(extra.items())), "note": "not CARES columns: read, counted (rows that have each) and not used"}
     if getattr(params, "on_bad_rows", "error") == "skip":
         summary["skipped_rows"] = {
             "count": len(skipped),

@@ -22,6 +22,9 @@ from careal.judges.templates import load_template
 DEFAULT_RUBRIC = "cares"
 DEFAULT_MIN_MARGIN = 0.1
 DEFAULT_BATCH_SIZE = 16
+SCORING = "whole-word probabilities, margin on renormalised shares"
+"""In every verdict's identity, so the judge cache never mixes verdicts of the earlier rule
+(first tokens only, margin on raw probabilities) with this one."""
 
 
 def load_causal_lm(source: str, *, revision=None, dtype="auto", device="auto", trust_remote_code=False):
@@ -68,6 +71,7 @@ class ScoringJudge:
             "rubric_sha256": self.template.sha256,
             "label_words": self.label_words,
             "min_margin": self.min_margin,
+            "scoring": SCORING,
             "dtype": self.spec.dtype or "auto",
         }
 

@@ -49,4 +49,6 @@ class SelfJudge(ScoringJudge):
         from careal.policy.loading import load_policy
 
         policy = load_policy(self.base_dir, self.policy_dir, device=self.spec.device or "auto", dtype=self.spec.dtype or "auto")
+        if policy.info["adapter"]:  # the judge only reads the adapter: merged, each layer runs one matmul, not three
+            policy.model = policy.model.merge_and_unload()
         return policy.model, policy.tokenizer, policy.device

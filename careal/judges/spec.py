@@ -51,7 +51,8 @@ class JudgeSpec:
     label words themselves."""
     min_margin: float | None = None
     """hf, self, classifier: the top label's probability must lead the runner-up's by at least this much,
-    else the answer is Unparsed (default 0.1)."""
+    else the answer is Unparsed (default 0.1). hf and self: on the label words' renormalised
+    shares (each label's part of the probability on all label words, whole words scored)."""
     batch_size: int | None = None
     """hf, self, classifier: answers per forward pass (default 16; classifier 32)."""
     base_url: str | None = None

