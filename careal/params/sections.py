@@ -95,7 +95,12 @@ class BootstrapParams:
     sft_epochs: int = 6
     """Warm-start epochs (params.yaml: 4 with the knowledge task; 3 leaves c0 refusing too
     little even of plainly worded harmful requests, see docs/balance.md)."""
-    sft_learning_rate: float = 3e-3
+    sft_learning_rate: float = 1e-3
+    """Warm-start learning rate (cosine schedule). At 3e-3 the tiny model learned the knowledge
+    task on some seeds only (probe AUC on the train prompts 0.74 / 0.99 / 0.82 on seeds
+    0 / 1 / 2, on the eval prompts 0.72 / 0.87 / 0.70), and the cycles' outcome followed that
+    draw; at 1e-3 it learns it on every seed tried (train 0.99-1.00, eval 0.88-0.92;
+    docs/balance.md, "Seeds")."""
     sft_batch_size: int = 32
     sft_prompt_loss: bool = False
     """Also train the warm start on the prompt tokens (a language-model loss over the whole
