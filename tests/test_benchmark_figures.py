@@ -22,3 +22,38 @@ def test_readme_quotes_the_generation_backends_results():
     assert START in readme and END in readme
     quoted = readme.split(START, 1)[1].split(END, 1)[0].strip()
     assert quoted == markdown_tables(data).strip()
+
+
+def _code_blocks(text: str) -> list[str]:
+    return [block.split("\n", 1)[1].rstrip() for block in text.split("```")[1::2]]
+
+
+def test_readme_table_is_the_committed_runs_report(monkeypatch):
+    """The Quick start's one-run table is `careal report` of the committed metrics/ (seed 0)."""
+    from click.testing import CliRunner
+
+    from careal.cli import main
+
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(main, ["report"])
+    assert result.exit_code == 0, result.output
+    table = result.output.split("\n\nfluency:")[0].rstrip()
+    assert table in _code_blocks((ROOT / "README.md").read_text())
+
+
+def test_readme_and_balance_quote_the_committed_seed_sweeps():
+    """The sweep tables in README.md and docs/balance.md are what `careal sweep` printed for
+    benchmarks/results/sweep-*.json, and the DPO sweep's seed 0 is the committed run."""
+    from careal.metrics.seeds import format_sweep
+
+    readme = (ROOT / "README.md").read_text()
+    balance = (ROOT / "docs/balance.md").read_text()
+    for name, sets in (("dpo", []), ("kto", ["train.method=kto"])):
+        data = json.loads((ROOT / f"benchmarks/results/sweep-{name}.json").read_text())
+        assert data["name"] == name and data["set"] == sets and data["seeds"] == [0, 1, 2]
+        printed = format_sweep(data["summary"], data["bar"], title=f"sweep {name}" + (f" ({' '.join(sets)})" if sets else "")).rstrip()
+        assert printed in _code_blocks(balance), f"docs/balance.md does not quote the {name} sweep"
+        if name == "dpo":
+            assert printed in _code_blocks(readme), "README.md does not quote the DPO sweep"
+            committed = json.loads((ROOT / "metrics/c3.json").read_text())
+            assert abs(data["runs"]["0"]["c3"]["safety_score"] - committed["safety_score"]) < 1e-9
