@@ -263,20 +263,21 @@ def test_queued_experiments_run_and_show_side_by_side(project):
 
 
 def test_two_branches_diff_their_params_and_metrics(project):
-    """Two branches that differ in a training param (train.beta: the reduced policy gives DPO no
-    pairs, so both branches train KTO), each run and committed, compared with dvc."""
+    """Two branches that differ in a training param (train.kto_beta: the reduced policy gives DPO
+    no pairs, so both branches train KTO, whose own beta applies), each run and committed,
+    compared with dvc."""
     dest, env, _ = project
     run(["git", "checkout", "-q", "-b", "beta03"], dest, env)
     params = yaml.safe_load((dest / "params.yaml").read_text())
-    assert params["train"]["beta"] == 0.1
-    params["train"]["beta"] = 0.3
+    assert params["train"]["kto_beta"] == 0.5
+    params["train"]["kto_beta"] = 0.3
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     output = run(["dvc", "repro"], dest, env)
     assert {"train@c1", "train@c3", "evaluate@c3"} <= ran_stages(output) and "prepare" not in ran_stages(output)
     run(["git", "add", "-A"], dest, env)
     run(["git", "commit", "-qm", "beta 0.3"], dest, env)
     params_diff = json.loads(run(["dvc", "params", "diff", "main", "beta03", "--json"], dest, env))
-    assert {k: params_diff["params.yaml"]["train.beta"][k] for k in ("old", "new")} == {"old": 0.1, "new": 0.3}
+    assert {k: params_diff["params.yaml"]["train.kto_beta"][k] for k in ("old", "new")} == {"old": 0.5, "new": 0.3}
     metrics_diff = json.loads(run(["dvc", "metrics", "diff", "main", "beta03", "--all", "--json"], dest, env))
     policies = {f"metrics/{p}.json" for p in ("c0", "c1", "c2", "c3")}
     judges = {f"metrics/judges/{c}.json" for c in ("c1", "c2", "c3")}
