@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "careal"
 
 #: The ground: small helpers every part may use; they know no part and no stage.
-GROUND = {"careal", "careal.errors", "careal.jsonio", "careal.outputs", "careal.quiet", "careal.layout"}
+GROUND = {"careal", "careal.errors", "careal.jsonio", "careal.outputs", "careal.quiet", "careal.layout", "careal.sqlite_cache"}
 
 #: part -> the parts it may import (besides itself). Everything outside these packages and the
 #: ground (cli, pipeline, params, cycles, status, doctor, presets) is the top floor, which may

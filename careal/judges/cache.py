@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sqlite3
 from pathlib import Path
+
+from careal.sqlite_cache import JsonTable
+from careal.sqlite_cache import cache_path as _cache_path
 
 DEFAULT_PATH = Path(".careal") / "judge-cache.sqlite"
 ENV = "CAREAL_JUDGE_CACHE"
@@ -28,12 +29,7 @@ ENV = "CAREAL_JUDGE_CACHE"
 
 def cache_path() -> Path | None:
     """Where the cache lives, or None when the environment turns it off."""
-    value = os.environ.get(ENV)
-    if value is None or value == "":
-        return DEFAULT_PATH
-    if value.lower() in ("0", "off", "false", "no"):
-        return None
-    return Path(value)
+    return _cache_path(ENV, DEFAULT_PATH)
 
 
 def verdict_key(identity: dict, prompt: str, response: str) -> str:
@@ -41,39 +37,17 @@ def verdict_key(identity: dict, prompt: str, response: str) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-class JudgeCache:
-    """A SQLite table key -> verdict JSON. Use as a context manager (commits on exit)."""
+class JudgeCache(JsonTable):
+    """Verdicts ``(label, evidence)`` by key (careal/sqlite_cache.py). Use as a context manager."""
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60)
-        self._db.execute("CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, verdict TEXT NOT NULL)")
+    def __init__(self, path):
+        super().__init__(path, "verdicts", "verdict")
 
     def get_many(self, keys: list[str]) -> dict[str, tuple[str, dict]]:
-        found = {}
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            rows = self._db.execute(f"SELECT key, verdict FROM verdicts WHERE key IN ({','.join('?' * len(chunk))})", chunk)
-            for key, verdict in rows:
-                label, raw = json.loads(verdict)
-                found[key] = (label, raw)
-        return found
+        return {key: (label, raw) for key, (label, raw) in super().get_many(keys).items()}
 
     def put_many(self, items: list[tuple[str, tuple[str, dict]]]) -> None:
-        self._db.executemany("INSERT OR REPLACE INTO verdicts (key, verdict) VALUES (?, ?)", [(k, json.dumps(list(v), ensure_ascii=False)) for k, v in items])
-        self._db.commit()
-
-    def close(self) -> None:
-        self._db.commit()
-        self._db.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        super().put_many((key, list(verdict)) for key, verdict in items)
 
 
 def open_cache(enabled: bool = True) -> JudgeCache | None:

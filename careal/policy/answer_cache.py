@@ -16,22 +16,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sqlite3
-import threading
 from pathlib import Path
+
+from careal.sqlite_cache import JsonTable
+from careal.sqlite_cache import cache_path as _cache_path
 
 DEFAULT_PATH = Path(".careal") / "answer-cache.sqlite"
 ENV = "CAREAL_ANSWER_CACHE"
 
 
 def cache_path() -> Path | None:
-    value = os.environ.get(ENV)
-    if value is None or value == "":
-        return DEFAULT_PATH
-    if value.lower() in ("0", "off", "false", "no"):
-        return None
-    return Path(value)
+    return _cache_path(ENV, DEFAULT_PATH)
 
 
 def answer_key(identity: dict, request: dict) -> str:
@@ -39,41 +34,15 @@ def answer_key(identity: dict, request: dict) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-class AnswerCache:
-    """A SQLite table key -> answer JSON, safe to write from the request threads."""
+class AnswerCache(JsonTable):
+    """Answers ``{"text", "finish_reason"}`` by key (careal/sqlite_cache.py), safe to write from
+    the request threads."""
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-        self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer TEXT NOT NULL)")
-        self._lock = threading.Lock()
-
-    def get_many(self, keys: list[str]) -> dict[str, dict]:
-        found = {}
-        unique = list(dict.fromkeys(keys))
-        with self._lock:
-            for start in range(0, len(unique), 500):
-                chunk = unique[start : start + 500]
-                for key, answer in self._db.execute(f"SELECT key, answer FROM answers WHERE key IN ({','.join('?' * len(chunk))})", chunk):
-                    found[key] = json.loads(answer)
-        return found
+    def __init__(self, path):
+        super().__init__(path, "answers", "answer")
 
     def put(self, key: str, answer: dict) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO answers (key, answer) VALUES (?, ?)", (key, json.dumps(answer, ensure_ascii=False)))
-            self._db.commit()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.commit()
-            self._db.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        self.put_many([(key, answer)])
 
 
 def open_cache(enabled: bool = True) -> AnswerCache | None:
