@@ -21,8 +21,10 @@ class DataParams:
     """``builtin`` (careal's synthetic CARES-format set), a local ``.jsonl``/``.parquet``/``.csv``
     file in the CARES schema, or ``hf:<dataset id or local dataset folder>`` (e.g.
     ``hf:HFXM/CARES-18K``), loaded with ``datasets``."""
-    builtin_base_prompts_per_cell: int = 12
-    """Builtin source: distinct base prompts per principle x harm level (each gets 4 rewrites)."""
+    builtin_base_prompts_per_cell: int = 24
+    """Builtin source: distinct base prompts per principle x harm level (each gets 4 rewrites).
+    With 12 the tiny policy learned "refuse" more than "tell harmful from harmless": erroneous
+    refusal rose over the cycles (docs/balance.md, "More distinct prompts")."""
     hf_train_split: str = "train"
     hf_eval_split: str = "test"
     """``hf:`` sources with both splits: rows come from them as published; else careal splits."""
