@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 import sys
 import time
 
@@ -35,6 +36,17 @@ def _run(cmd: list[str], check: bool = True) -> str:
     if check and result.returncode != 0:
         raise CarealError(f"`{' '.join(cmd)}` failed ({result.returncode}): {(result.stderr or result.stdout).strip()[-2000:]}")
     return result.stdout
+
+
+def _start(cmd: list[str]) -> None:
+    """Run a command that leaves daemons behind (``dvc queue start`` forks its workers and
+    returns). Its output goes to a temporary file, not a pipe: the workers inherit the parent's
+    output, and reading a pipe to its end would wait for as long as a worker lives."""
+    with tempfile.TemporaryFile(mode="w+") as out:
+        result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, text=True)
+        if result.returncode != 0:
+            out.seek(0)
+            raise CarealError(f"`{' '.join(cmd)}` failed ({result.returncode}): {out.read().strip()[-2000:]}")
 
 
 def queue_status() -> dict[str, tuple[str, str]]:
@@ -59,8 +71,11 @@ def queue_experiments(name: str, seeds: list[int], sets: list[str]) -> list[str]
 
 
 def run_queue(tasks: list[str], jobs: int, echo=print) -> None:
-    """Start the queue's workers and wait until ``tasks`` have finished; stop on a failure."""
-    _run(["dvc", "queue", "start", "-j", str(jobs)])
+    """Start the queue's workers and wait until ``tasks`` have finished; stop on a failure.
+    Then, if nothing else is queued or running, the idle workers are told to stop: a worker
+    whose idle monitor has died (dvc-task reads its broker's message files while they are
+    written) would otherwise stay for good."""
+    _start(["dvc", "queue", "start", "-j", str(jobs)])
     shown: dict[str, str] = {}
     while True:
         status = {task: entry for task, entry in queue_status().items() if task in tasks}
@@ -71,6 +86,8 @@ def run_queue(tasks: list[str], jobs: int, echo=print) -> None:
         if status and all(state not in ("Queued", "Running") for _, state in status.values()):
             break
         time.sleep(POLL_SECONDS)
+    if all(state not in ("Queued", "Running") for _, state in queue_status().values()):
+        _run(["dvc", "queue", "stop"], check=False)
     failed = [exp for exp, state in status.values() if state != "Success"]
     if failed:
         raise CarealError(f"sweep: experiment(s) {', '.join(failed)} failed; see `dvc queue logs {failed[0]}`")

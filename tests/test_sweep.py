@@ -3,6 +3,7 @@ experiments back from their commits, and the queue handling (careal/sweep.py), w
 
 import json
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -132,6 +133,7 @@ def test_queue_and_wait(monkeypatch):
         return ""
 
     monkeypatch.setattr(sweep, "_run", fake_run)
+    monkeypatch.setattr(sweep, "_start", calls.append)
     monkeypatch.setattr(sweep, "POLL_SECONDS", 0)
     tasks = sweep.queue_experiments("dpo", [0, 1], ["train.method=dpo"])
     assert tasks == ["abc1234", "def5678"]
@@ -140,10 +142,22 @@ def test_queue_and_wait(monkeypatch):
     sweep.run_queue(tasks, 1, echo=said.append)
     assert ["dvc", "queue", "start", "-j", "1"] in calls
     assert said[-2:] == ["sweep: dpo-s0 success", "sweep: dpo-s1 success"]
+    assert calls[-1] == ["dvc", "queue", "stop"]  # nothing left queued or running: idle workers go
     queue.update({"abc1234": "Queued", "def5678": "Queued"})
     monkeypatch.setattr(sweep, "_run", lambda cmd, check=True: "Task Name Created Status\nabc1234  dpo-s0  12:16 AM   Failed\ndef5678  dpo-s1  12:16 AM   Success\n" if cmd[2] == "status" else "")
     with pytest.raises(CarealError, match="dpo-s0 failed; see `dvc queue logs dpo-s0`"):
         sweep.run_queue(tasks, 1, echo=said.append)
+
+
+
+def test_starting_the_queue_does_not_wait_for_its_workers():
+    """`dvc queue start` forks workers that inherit its output and may live on (one whose idle
+    monitor died stayed for 25 minutes); starting must return when the command does."""
+    started = time.monotonic()
+    sweep._start(["sh", "-c", "sleep 20 & echo started"])  # the sleep keeps the output open
+    assert time.monotonic() - started < 10
+    with pytest.raises(CarealError, match=r"failed \(3\): no broker"):
+        sweep._start(["sh", "-c", "echo no broker; exit 3"])
 
 
 def test_arguments_are_checked():
