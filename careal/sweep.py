@@ -25,6 +25,8 @@ import yaml
 from careal.errors import CarealError
 
 POLL_SECONDS = 10
+STALLED_POLLS = 3  # polls in a row with our experiments queued, nothing running and no worker
+MAX_RESTARTS = 3
 
 
 def experiment_name(name: str, seed: int) -> str:
@@ -49,14 +51,24 @@ def _start(cmd: list[str]) -> None:
             raise CarealError(f"`{' '.join(cmd)}` failed ({result.returncode}): {out.read().strip()[-2000:]}")
 
 
+def parse_queue_status(text: str) -> tuple[dict[str, tuple[str, str]], int | None]:
+    """``dvc queue status`` output -> (task id -> (experiment name, status), number of live
+    workers, active plus idle; None where the worker line is missing)."""
+    tasks, workers = {}, None
+    for line in text.splitlines():
+        if line.startswith("Worker status:"):
+            counts = [int(word) for word in line.replace(",", " ").split() if word.isdigit()]
+            workers = sum(counts) if counts else None
+            continue
+        parts = line.split()
+        if len(parts) >= 4 and parts[0] != "Task":
+            tasks[parts[0]] = (parts[1], parts[-1])
+    return tasks, workers
+
+
 def queue_status() -> dict[str, tuple[str, str]]:
     """Task id -> (experiment name, status) from ``dvc queue status``."""
-    tasks = {}
-    for line in _run(["dvc", "queue", "status"]).splitlines():
-        parts = line.split()
-        if len(parts) >= 4 and parts[0] != "Task" and not line.startswith("Worker"):
-            tasks[parts[0]] = (parts[1], parts[-1])
-    return tasks
+    return parse_queue_status(_run(["dvc", "queue", "status"]))[0]
 
 
 def queue_experiments(name: str, seeds: list[int], sets: list[str]) -> list[str]:
@@ -72,19 +84,38 @@ def queue_experiments(name: str, seeds: list[int], sets: list[str]) -> list[str]
 
 def run_queue(tasks: list[str], jobs: int, echo=print) -> None:
     """Start the queue's workers and wait until ``tasks`` have finished; stop on a failure.
-    Then, if nothing else is queued or running, the idle workers are told to stop: a worker
-    whose idle monitor has died (dvc-task reads its broker's message files while they are
-    written) would otherwise stay for good."""
+
+    A worker leaves once it finds the queue empty, and dvc-task reads its broker's message
+    files while they are written, so a worker can leave with an experiment still queued (seen
+    here: two workers left after their first experiments, the third stayed queued with no one
+    to run it). When ``tasks`` still has queued experiments, nothing runs and no worker is
+    alive for ``STALLED_POLLS`` polls in a row, the workers are started again (DVC starts only
+    those that are missing), at most ``MAX_RESTARTS`` times. Then, if nothing else is queued or
+    running, the idle workers are told to stop: a worker whose idle monitor has died would
+    otherwise stay for good."""
     _start(["dvc", "queue", "start", "-j", str(jobs)])
     shown: dict[str, str] = {}
+    stalled = restarts = 0
     while True:
-        status = {task: entry for task, entry in queue_status().items() if task in tasks}
+        everything, workers = parse_queue_status(_run(["dvc", "queue", "status"]))
+        status = {task: entry for task, entry in everything.items() if task in tasks}
         for task, (exp, state) in sorted(status.items(), key=lambda item: item[1][0]):
             if shown.get(task) != state:
                 echo(f"sweep: {exp} {state.lower()}")
                 shown[task] = state
         if status and all(state not in ("Queued", "Running") for _, state in status.values()):
             break
+        queued = [exp for exp, state in status.values() if state == "Queued"]
+        running = any(state == "Running" for _, state in everything.values())
+        stalled = stalled + 1 if queued and not running and workers == 0 else 0
+        if stalled >= STALLED_POLLS:
+            if restarts == MAX_RESTARTS:
+                raise CarealError(f"sweep: the queue's workers stopped {restarts + 1} times with {', '.join(queued)} still queued; "
+                                  f"see `dvc queue logs`, then `dvc queue start -j {jobs}` and `careal sweep --no-run`")
+            echo(f"sweep: no queue worker is left and {', '.join(queued)} still queued; starting the workers again")
+            _start(["dvc", "queue", "start", "-j", str(min(jobs, len(queued)))])
+            restarts += 1
+            stalled = 0
         time.sleep(POLL_SECONDS)
     if all(state not in ("Queued", "Running") for _, state in queue_status().values()):
         _run(["dvc", "queue", "stop"], check=False)

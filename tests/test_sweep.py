@@ -150,6 +150,47 @@ def test_queue_and_wait(monkeypatch):
 
 
 
+def test_workers_that_leave_with_an_experiment_queued_are_started_again(monkeypatch):
+    """Seen here: both workers left after their first experiments and dpo-s2 stayed queued with
+    no worker; the sweep waited for good. Now it starts the workers again, and gives up with a
+    clear error when they keep leaving."""
+    def fake_queue(states: list[tuple[str, str, int]]):
+        """Each poll of `dvc queue status` shows the next (dpo-s0 state, dpo-s1 state, workers)."""
+        polls = iter(states)
+
+        def fake_run(cmd, check=True):
+            if cmd[:3] == ["dvc", "queue", "status"]:
+                s0, s1, workers = next(polls)
+                return (f"Task     Name    Created    Status\nabc1234  dpo-s0  12:16 AM   {s0}\ndef5678  dpo-s1  12:16 AM   {s1}\n"
+                        f"\nWorker status: {workers} active, 0 idle\n")
+            return ""
+        return fake_run
+
+    assert sweep.parse_queue_status("Task Name Created Status\nabc1234  dpo-s0  12:16 AM   Queued\n\nWorker status: 1 active, 2 idle\n") == (
+        {"abc1234": ("dpo-s0", "Queued")}, 3)
+    assert sweep.parse_queue_status("Task Name Created Status\n")[1] is None
+    monkeypatch.setattr(sweep, "POLL_SECONDS", 0)
+    starts, said = [], []
+    monkeypatch.setattr(sweep, "_start", starts.append)
+    stalled = [("Success", "Queued", 0)] * sweep.STALLED_POLLS
+    monkeypatch.setattr(sweep, "_run", fake_queue([("Running", "Queued", 1), ("Success", "Queued", 1)] + stalled
+                                                  + [("Success", "Running", 1), ("Success", "Success", 0), ("Success", "Success", 0)]))
+    sweep.run_queue(["abc1234", "def5678"], 2, echo=said.append)
+    assert starts == [["dvc", "queue", "start", "-j", "2"], ["dvc", "queue", "start", "-j", "1"]]
+    assert "sweep: no queue worker is left and dpo-s1 still queued; starting the workers again" in said
+    assert said[-1] == "sweep: dpo-s1 success"
+    # a worker that is merely slow to appear (queued, no worker, fewer polls than the limit) is left alone
+    starts.clear()
+    monkeypatch.setattr(sweep, "_run", fake_queue([("Queued", "Queued", 0)] * (sweep.STALLED_POLLS - 1)
+                                                  + [("Running", "Queued", 1), ("Success", "Success", 0), ("Success", "Success", 0)]))
+    sweep.run_queue(["abc1234", "def5678"], 1, echo=said.append)
+    assert starts == [["dvc", "queue", "start", "-j", "1"]]
+    # workers that keep leaving: a clear error, not an endless wait
+    monkeypatch.setattr(sweep, "_run", fake_queue([("Success", "Queued", 0)] * (sweep.STALLED_POLLS * (sweep.MAX_RESTARTS + 1))))
+    with pytest.raises(CarealError, match=r"stopped 4 times with dpo-s1 still queued; see `dvc queue logs`"):
+        sweep.run_queue(["abc1234", "def5678"], 2, echo=said.append)
+
+
 def test_starting_the_queue_does_not_wait_for_its_workers():
     """`dvc queue start` forks workers that inherit its output and may live on (one whose idle
     monitor died stayed for 25 minutes); starting must return when the command does."""
