@@ -66,6 +66,11 @@ def parse_queue_status(text: str) -> tuple[dict[str, tuple[str, str]], int | Non
     return tasks, workers
 
 
+def start_workers(count: int) -> None:
+    """``dvc queue start -j count``: DVC starts the workers of that count that are not running."""
+    _start(["dvc", "queue", "start", "-j", str(count)])
+
+
 def queue_status() -> dict[str, tuple[str, str]]:
     """Task id -> (experiment name, status) from ``dvc queue status``."""
     return parse_queue_status(_run(["dvc", "queue", "status"]))[0]
@@ -93,7 +98,7 @@ def run_queue(tasks: list[str], jobs: int, echo=print) -> None:
     those that are missing), at most ``MAX_RESTARTS`` times. Then, if nothing else is queued or
     running, the idle workers are told to stop: a worker whose idle monitor has died would
     otherwise stay for good."""
-    _start(["dvc", "queue", "start", "-j", str(jobs)])
+    start_workers(jobs)
     shown: dict[str, str] = {}
     stalled = restarts = 0
     while True:
@@ -113,7 +118,7 @@ def run_queue(tasks: list[str], jobs: int, echo=print) -> None:
                 raise CarealError(f"sweep: the queue's workers stopped {restarts + 1} times with {', '.join(queued)} still queued; "
                                   f"see `dvc queue logs`, then `dvc queue start -j {jobs}` and `careal sweep --no-run`")
             echo(f"sweep: no queue worker is left and {', '.join(queued)} still queued; starting the workers again")
-            _start(["dvc", "queue", "start", "-j", str(min(jobs, len(queued)))])
+            start_workers(min(jobs, len(queued)))
             restarts += 1
             stalled = 0
         time.sleep(POLL_SECONDS)
