@@ -84,10 +84,10 @@ def test_pinned_kernels_give_the_bytes_of_an_avx2_machine_whatever_the_machine_o
 
 
 def test_the_cli_pins_before_torch_loads(tmp_path):
-    """Every stage command reads params.yaml through careal.cli._params, which pins the CPU
+    """Every stage command reads params.yaml through careal.cli.common.stage_params, which pins the CPU
     numerics first: torch then runs its AVX2 kernels on the fixed thread count."""
     (tmp_path / "params.yaml").write_text("cpu:\n  threads: 1\n  reproducible: true\nevaluate:\n  policies: [c0]\n", encoding="utf-8")
-    code = "from careal.cli import _params; _params('params.yaml'); from careal.runtime import describe; import json; print(json.dumps(describe()))"
+    code = "from careal.cli.common import stage_params; stage_params('params.yaml'); from careal.runtime import describe; import json; print(json.dumps(describe()))"
     env = {k: v for k, v in os.environ.items() if k not in CPU_VARIABLES}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
