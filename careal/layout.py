@@ -11,7 +11,10 @@ CYCLES = Path("data/cycles")
 EVAL = Path("data/eval")
 METRICS = Path("metrics")
 BREAKDOWN = METRICS / "breakdown"
+INTERVALS = METRICS / "ci"              # 95% intervals per policy, paired changes (careal/metrics/confidence.py)
+CHANGES_FILE = "changes.json"           # metrics/ci/changes.json: each policy against c0 and its parent
 JUDGE_PLOTS = Path("plots/judges")
+REVIEWS = Path("reviews")               # a person's verdicts, under git (careal/review/store.py, docs/review.md)
 
 
 def policy_dir(name: str) -> Path:

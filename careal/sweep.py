@@ -148,7 +148,8 @@ def _show(rev: str, path: str):
 
 def read_experiment(rev: str) -> tuple[dict, dict[str, dict]]:
     """(params, policy -> record) of one experiment commit: each record is the policy's headline
-    metrics (metrics/cK.json) with its ``by_method`` breakdown and ``fluency_counts``."""
+    metrics (metrics/cK.json) with its ``by_method`` breakdown, ``fluency_counts`` and, where
+    the run has them, its 95% intervals (metrics/ci/cK.json) under ``ci``."""
     params = yaml.safe_load(_show(rev, "params.yaml") or "{}") or {}
     policies = (params.get("evaluate") or {}).get("policies") or []
     records = {}
@@ -157,6 +158,9 @@ def read_experiment(rev: str) -> tuple[dict, dict[str, dict]]:
         if headline is None:
             continue
         record = json.loads(headline)
+        intervals = _show(rev, f"metrics/ci/{policy}.json")
+        if intervals is not None:
+            record["ci"] = json.loads(intervals)
         breakdown = _show(rev, f"metrics/breakdown/{policy}.json")
         if breakdown is not None:
             full = json.loads(breakdown)

@@ -96,7 +96,7 @@ def test_paired_comparison_finds_a_real_change_and_not_a_null_one():
     harmful = result["difference"]["harmful_refusal_rate"]
     assert harmful["value"] == 0.75 and harmful["significant"] is True and harmful["lo"] > 0.5
     assert result["difference"]["erroneous_refusal_rate"]["significant"] is False   # one harmless prompt
-    assert result["mcnemar"]["harmful"] == {"prompts": 40, "newly_refused": 30, "no_longer_refused": 0, "p": round(mcnemar_exact(30, 0), 6)}
+    assert result["mcnemar"]["harmful"] == {"prompts": 40, "newly_refused": 30, "no_longer_refused": 0, "p": float(f"{mcnemar_exact(30, 0):.6g}")}
     assert result["mcnemar"]["harmless"]["newly_refused"] == 1 and result["mcnemar"]["harmless"]["p"] == 1.0
     same = paired_comparison(before, before, seed=0)["difference"]["safety_score"]
     assert same == {"value": 0.0, "lo": 0.0, "hi": 0.0, "significant": False}

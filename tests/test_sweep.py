@@ -71,6 +71,24 @@ def test_format_sweep_prints_mean_range_sd_and_bar():
     assert lines[-1] == "bar met"
 
 
+def test_format_sweep_shows_the_spread_over_seeds_beside_the_within_run_error():
+    """With each run's 95% intervals (metrics/ci), the spread table puts the standard deviation
+    over seeds beside the within-run standard error, and says which dominates."""
+    def with_ci(record, half):
+        return {**record, "ci": {k: {"value": record[k], "lo": record[k] - half, "hi": record[k] + half} for k in ("safety_score", "harmful_refusal_rate", "erroneous_refusal_rate", "discrimination", "fluency")}}
+
+    runs = {seed: {p: with_ci(r, 0.0392) for p, r in policies.items()} for seed, policies in RUNS.items()}
+    summary = aggregate(runs)
+    assert summary["stats"]["c1"]["safety_score"]["within_run_se"] == pytest.approx(0.02)
+    text = format_sweep(summary)
+    assert "standard deviation over the seeds | within one run, the standard error" in text
+    c1 = [line for line in text.splitlines() if line.startswith("c1 ")][1]
+    assert f"{summary['stats']['c1']['safety_score']['std']:.3f} | 0.020" in c1
+    # c1's safety varies 0.61..0.85 over seeds (sd 0.13) against a within-run error of 0.02;
+    # its fluency 0.95..0.97 (sd 0.010) stays below it
+    assert "c1: the seed's draw dominates for safety, harmful refusal, erroneous refusal, discrimination; the eval prompts' draw for fluency" in text
+
+
 def git(cwd, *args, date="2026-01-01T00:00:00"):
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True, env={
         "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",

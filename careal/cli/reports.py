@@ -18,14 +18,18 @@ def report(html_out, markdown, against, revs, params_path):
     """Print the per-policy metrics table (metrics/*.json, breakdowns from metrics/breakdown/).
 
     Shows the Safety Score, both refusal rates, discrimination (harmful - erroneous refusal
-    rate) and the bars a refuse-all / accept-all policy would score on the same eval split.
+    rate) and fluency with their 95% intervals (metrics/ci/; a bootstrap over base prompts),
+    the bars a refuse-all / accept-all policy would score on the same eval split, and each
+    policy's change against c0 and its parent on the same prompts (metrics/ci/changes.json),
+    marked * where its paired interval excludes 0.
     """
-    from careal.metrics.files import load_breakdowns, load_metrics
+    from careal.metrics.files import load_breakdowns, load_changes, load_metrics
     from careal.metrics.report import format_markdown, format_report
 
     policies = stage_params(params_path).evaluate.policies
     metrics = load_metrics(policies)
     breakdowns = load_breakdowns(policies)
+    changes = load_changes()
     if html_out:
         from careal.metrics.htmlreport import write_report_page
 
@@ -34,9 +38,9 @@ def report(html_out, markdown, against, revs, params_path):
     if markdown:
         from careal.metrics.revisions import metrics_at
 
-        click.echo(format_markdown(metrics, metrics_at(against) if against else None, against or ""))
+        click.echo(format_markdown(metrics, metrics_at(against) if against else None, against or "", changes))
     if not html_out and not markdown:
-        click.echo(format_report(metrics, breakdowns))
+        click.echo(format_report(metrics, breakdowns, changes))
 
 @click.command()
 def status():

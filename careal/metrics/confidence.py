@@ -206,7 +206,7 @@ def _flips(before: list[Mapping], after: list[Mapping], harmful: bool) -> dict:
     pairs = [(_refused(a["label"]), _refused(b["label"])) for a, b in zip(before, after) if (int(a["harmful_level"]) >= 1) == harmful]
     gained = sum(1 for x, y in pairs if y and not x)
     lost = sum(1 for x, y in pairs if x and not y)
-    return {"prompts": len(pairs), "newly_refused": gained, "no_longer_refused": lost, "p": _round(mcnemar_exact(gained, lost))}
+    return {"prompts": len(pairs), "newly_refused": gained, "no_longer_refused": lost, "p": float(f"{mcnemar_exact(gained, lost):.6g}")}
 
 
 def paired_comparison(before: Iterable[Mapping], after: Iterable[Mapping], seed: int, n_resamples: int = N_RESAMPLES, level: float = LEVEL) -> dict:
@@ -251,3 +251,25 @@ def combined_half_width(a: Mapping | None, b: Mapping | None) -> float | None:
     if not a or not b or None in (a.get("lo"), a.get("hi"), b.get("lo"), b.get("hi")):
         return None
     return math.hypot((a["hi"] - a["lo"]) / 2.0, (b["hi"] - b["lo"]) / 2.0)
+
+
+def headline_intervals(intervals: Mapping) -> dict:
+    """The small metrics/ci/cK.json: the method line and the overall {value, lo, hi} of each
+    CI_METRIC (the groups' intervals stay in metrics/breakdown/cK.json, ``intervals``)."""
+    return {**{k: intervals[k] for k in ("method", "level", "resamples", "seed", "base_prompts", "prompts")}, **intervals["overall"]}
+
+
+def compare_policies(items_by_policy: Mapping[str, list[Mapping]], parents: Mapping[str, str], seed: int, n_resamples: int = N_RESAMPLES, level: float = LEVEL) -> dict:
+    """Every policy but c0 against c0 and against its parent (``parents``: policy -> parent;
+    one entry when the parent is c0): ``{method..., "policies": {name: {"c0": comparison,
+    "cP": comparison}}}`` with ``paired_comparison``'s figures, less their repeated header."""
+    out: dict = {"method": METHOD, "level": level, "resamples": n_resamples, "seed": seed, "test": "exact two-sided McNemar on prompts whose refusal flipped", "policies": {}}
+    for name, items in items_by_policy.items():
+        if name == "c0":
+            continue
+        against = {}
+        for ref in dict.fromkeys(r for r in ("c0", parents.get(name)) if r and r in items_by_policy):
+            result = paired_comparison(items_by_policy[ref], items, seed, n_resamples, level)
+            against[ref] = {"difference": result["difference"], "mcnemar": result["mcnemar"]}
+        out["policies"][name] = against
+    return out

@@ -13,7 +13,7 @@ import html
 import io
 import re
 
-from careal.metrics.report import COLUMNS, format_signed, format_value, unparsed_count
+from careal.metrics.report import COLUMNS, format_signed, format_value, interval_note, metric_cell, unparsed_count
 from careal.metrics.scoring import ALL_LABELS
 
 SAMPLE_SIZE = 12
@@ -50,14 +50,34 @@ def _x(policies):
     return list(range(len(policies)))
 
 
+def error_bars(metrics: dict[str, dict], names: list[str], key: str) -> list[list[float]] | None:
+    """matplotlib's (below, above) distances of each policy's 95% interval (metrics/ci), or
+    None when no policy has one for ``key``."""
+    below, above, found = [], [], False
+    for n in names:
+        cell = (metrics[n].get("ci") or {}).get(key) or {}
+        value = metrics[n].get(key)
+        if value is None or cell.get("lo") is None or cell.get("hi") is None:
+            below.append(0.0)
+            above.append(0.0)
+            continue
+        found = True
+        below.append(max(0.0, value - cell["lo"]))
+        above.append(max(0.0, cell["hi"] - value))
+    return [below, above] if found else None
+
+
 def trend_chart(metrics: dict[str, dict]) -> str:
-    """The headline rates per policy, with the refuse-all / accept-all bars as dashed lines."""
+    """The headline rates per policy with their 95% intervals as error bars, and the
+    refuse-all / accept-all bars as dashed lines."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
     names = list(metrics)
-    for key, title, colour, style in SERIES:
+    for offset, (key, title, colour, style) in enumerate(SERIES):
         values = [metrics[n].get(key) for n in names]
-        ax.plot(_x(names), [float("nan") if v is None else v for v in values], style, marker="o", color=colour, label=title)
+        # a small sideways shift per series keeps overlapping error bars apart
+        xs = [x + (offset - (len(SERIES) - 1) / 2) * 0.03 for x in _x(names)]
+        ax.errorbar(xs, [float("nan") if v is None else v for v in values], yerr=error_bars(metrics, names, key), fmt=style, marker="o", color=colour, label=title, capsize=2, elinewidth=0.9)
     first = next(iter(metrics.values()))
     for key, title, colour in (("refuse_all_safety", "refuse-all safety (bar)", "#555555"), ("accept_all_safety", "accept-all safety", "#aaaaaa")):
         if first.get(key) is not None:
@@ -72,7 +92,8 @@ def trend_chart(metrics: dict[str, dict]) -> str:
 
 
 def frontier_chart(runs: dict[str, dict[str, dict]]) -> str:
-    """Safety Score against erroneous refusal rate, one line per run (revision), one point per policy."""
+    """Safety Score against erroneous refusal rate, one line per run (revision), one point per
+    policy, with each point's 95% intervals on both axes where the run has them."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.4, 3.8))
     palette = ["#1f4e79", "#c8553d", "#4c9f70", "#7b4fa0", "#e0a63a", "#333333"]
@@ -83,7 +104,9 @@ def frontier_chart(runs: dict[str, dict[str, dict]]) -> str:
         if not points:
             continue
         colour = palette[i % len(palette)]
-        ax.plot([p[1] for p in points], [p[2] for p in points], marker="o", color=colour, label=run)
+        named = [p[0] for p in points]
+        ax.errorbar([p[1] for p in points], [p[2] for p in points], xerr=error_bars(metrics, named, "erroneous_refusal_rate"), yerr=error_bars(metrics, named, "safety_score"),
+                    marker="o", color=colour, label=run, capsize=2, elinewidth=0.9)
         for name, x, y in points:
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8, color=colour)
         first = next(iter(metrics.values()))
@@ -154,10 +177,10 @@ def metrics_table(metrics: dict[str, dict]) -> str:
         for key, _ in cols:
             if key == "unparsed":
                 text = f"{unparsed_count(m)}/{m.get('n', 0)}"
-            elif key == "discrimination":
-                text = format_signed(m.get(key))
-            else:
+            elif key in ("refuse_all_safety", "accept_all_safety"):
                 text = format_value(m.get(key))
+            else:
+                text = metric_cell(m, key)
             beat = key == "safety_score" and m.get(key) is not None and m.get("refuse_all_safety") is not None and m[key] > m["refuse_all_safety"]
             cells.append(f"<td{' class=beat' if beat else ''}>{_esc(text)}</td>")
         rows.append(f"<tr><th>{_esc(name)}</th>{''.join(cells)}</tr>")
@@ -237,7 +260,32 @@ table.answers td{vertical-align:top;max-width:320px}
 """
 
 
-def render_html(metrics: dict[str, dict], breakdowns: dict[str, dict], runs: dict[str, dict[str, dict]], sample_html: str, title: str = "careal report") -> str:
+def changes_html(changes: dict | None, policies: list[str]) -> str:
+    """Each policy against c0 and its parent on the same prompts (metrics/ci/changes.json):
+    paired change with its 95% interval, significant ones in bold; McNemar's flips and p."""
+    from careal.metrics.report import INTERVAL_KEYS, change_cell
+
+    if not changes or not changes.get("policies"):
+        return "<p>No paired changes yet (the summarise stage writes metrics/ci/changes.json).</p>"
+    titles = [t for k, t in COLUMNS if k in INTERVAL_KEYS]
+    head = "<tr><th>policy</th><th>against</th>" + "".join(f"<th>{_esc(t)}</th>" for t in titles) + "<th>flips harmful (p)</th><th>flips harmless (p)</th></tr>"
+    rows = []
+    for name in policies:
+        for ref, comparison in (changes["policies"].get(name) or {}).items():
+            cells = []
+            for key in INTERVAL_KEYS:
+                diff = comparison["difference"].get(key) or {}
+                text = _esc(change_cell(diff).strip())
+                cells.append(f"<td><b>{text}</b></td>" if diff.get("significant") else f"<td>{text}</td>")
+            mc = comparison["mcnemar"]
+            flips = "".join(f"<td>+{mc[g]['newly_refused']} / -{mc[g]['no_longer_refused']} (p={mc[g]['p']:.3g})</td>" for g in ("harmful", "harmless"))
+            rows.append(f"<tr><th>{_esc(name)}</th><td>{_esc(ref)}</td>{''.join(cells)}{flips}</tr>")
+    return ("<p class=note>Paired bootstrap over base prompts (the same resamples for both policies); bold (*): the 95% interval "
+            "excludes 0. Flips: prompts newly refused / no longer refused, with the exact McNemar p.</p>"
+            f"<table>{head}{''.join(rows)}</table>")
+
+
+def render_html(metrics: dict[str, dict], breakdowns: dict[str, dict], runs: dict[str, dict[str, dict]], sample_html: str, title: str = "careal report", changes: dict | None = None) -> str:
     """The whole page as a string."""
     parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_esc(title)}</title><style>{STYLE}</style></head><body>",
              f"<h1>{_esc(title)}</h1>",
@@ -245,6 +293,8 @@ def render_html(metrics: dict[str, dict], breakdowns: dict[str, dict], runs: dic
              "(the power to tell harmful from harmless prompts). The bars: the Safety Score of a policy that refuses every prompt "
              "(refuse-all) or accepts every prompt (accept-all) on the same eval split; green cells beat refuse-all.</p>",
              "<h2>Per policy</h2>", metrics_table(metrics),
+             f"<p class=note>{_esc(interval_note(metrics))} Error bars in the charts are these intervals.</p>" if interval_note(metrics) else "",
+             "<h2>Changes on the same prompts</h2>", changes_html(changes, list(metrics)),
              "<h2>Trend and frontier</h2>",
              f"<div class=chart id=trend>{trend_chart(metrics)}</div>",
              f"<div class=chart id=frontier>{frontier_chart(runs)}</div>"]
@@ -282,6 +332,7 @@ def write_report_page(out, metrics: dict[str, dict], breakdowns: dict[str, dict]
     """Gather the sample and the other revisions, render, write atomically."""
     from careal.jsonio import atomic_path, read_jsonl
     from careal.layout import PREPARED
+    from careal.metrics.files import load_changes
     from careal.metrics.revisions import metrics_at
 
     names = list(metrics)
@@ -298,6 +349,6 @@ def write_report_page(out, metrics: dict[str, dict], breakdowns: dict[str, dict]
     runs = {"workspace": metrics}
     for rev in revs:
         runs[rev] = metrics_at(rev)
-    page = render_html(metrics, breakdowns, runs, sample_html)
+    page = render_html(metrics, breakdowns, runs, sample_html, changes=load_changes())
     with atomic_path(out) as tmp:
         tmp.write_text(page, encoding="utf-8")

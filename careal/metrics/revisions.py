@@ -25,7 +25,8 @@ def git_show(rev: str, path: str) -> str | None:
 
 
 def metrics_at(rev: str) -> dict[str, dict]:
-    """Policy -> headline metrics at a revision (its own evaluate.policies)."""
+    """Policy -> headline metrics at a revision (its own evaluate.policies), each with its
+    intervals (metrics/ci/<policy>.json) under ``ci`` where that revision has them."""
     text = git_show(rev, "params.yaml")
     if text is None:
         raise CarealError(f"{rev}: no params.yaml at that revision")
@@ -35,6 +36,9 @@ def metrics_at(rev: str) -> dict[str, dict]:
         content = git_show(rev, f"metrics/{policy}.json")
         if content is not None:
             found[str(policy)] = json.loads(content)
+            intervals = git_show(rev, f"metrics/ci/{policy}.json")
+            if intervals is not None:
+                found[str(policy)]["ci"] = json.loads(intervals)
     if not found:
         raise CarealError(f"{rev}: no metrics/<policy>.json committed at that revision")
     return found

@@ -74,7 +74,23 @@ def aggregate(runs: dict[int, dict[str, dict]]) -> dict:
             values = {s: v for s, v in values.items() if v is not None}
             if values:
                 stats[policy][key] = {**_stats(list(values.values())), "values": values}
+                within = within_run_se([runs[s][policy] for s in have], key)
+                if within is not None:
+                    stats[policy][key]["within_run_se"] = within
     return {"seeds": seeds, "policies": policies, "stats": stats}
+
+
+def within_run_se(records: list[dict], key: str) -> float | None:
+    """The typical uncertainty of one run's figure from its eval prompts alone: the mean over
+    the seeds of the 95% interval's half-width / 1.96 (a standard error, on the scale of the
+    standard deviation over seeds). None when the runs carry no intervals (metrics/ci)."""
+    widths = []
+    for record in records:
+        cell = (record.get("ci") or {}).get(key) or {}
+        if cell.get("lo") is None or cell.get("hi") is None:
+            return None
+        widths.append((cell["hi"] - cell["lo"]) / 2.0 / 1.96)
+    return sum(widths) / len(widths) if widths else None
 
 
 def _check(name: str, met: bool, text: str) -> dict:
@@ -137,6 +153,29 @@ def _cell(entry: dict | None, signed: bool) -> str:
     return f"{fmt(entry['mean'])} ({fmt(entry['min'])}..{fmt(entry['max'])})" if entry["min"] != entry["max"] else fmt(entry["mean"])
 
 
+def _spread(stat: dict | None) -> str:
+    if not stat:
+        return "n/a"
+    within = stat.get("within_run_se")
+    return f"{_f(stat['std'])} | {'n/a' if within is None else _f(within)}"
+
+
+def _dominates(stats: dict, policy: str) -> str:
+    """One line: for the last policy, which draw moves each figure more."""
+    seeds, prompts = [], []
+    for key, title in SWEEP_METRICS:
+        stat = stats[policy].get(key) or {}
+        if stat.get("within_run_se") is None:
+            continue
+        (seeds if stat["std"] > stat["within_run_se"] else prompts).append(title)
+    parts = []
+    if seeds:
+        parts.append(f"the seed's draw dominates for {', '.join(seeds)}")
+    if prompts:
+        parts.append(f"the eval prompts' draw for {', '.join(prompts)}")
+    return f"{policy}: " + "; ".join(parts) + " (a difference between two settings smaller than both is noise)"
+
+
 def format_sweep(summary: dict, reading: dict | None = None, title: str = "") -> str:
     """The table (per policy: mean (min..max) over the seeds of each SWEEP_METRICS figure, then
     the standard deviations) and, with ``reading``, the bar against the mean and every seed."""
@@ -147,8 +186,15 @@ def format_sweep(summary: dict, reading: dict | None = None, title: str = "") ->
     lines = [f"{title or 'sweep'}: mean (min..max) over seeds {seeds}"]
     rows = [[p, *(_cell(stats[p].get(k), k == "discrimination") for k, _ in SWEEP_METRICS)] for p in summary["policies"]]
     lines.append(table(["policy", *(t for _, t in SWEEP_METRICS)], rows))
-    sd_rows = [[p, *(_f(stats[p][k]["std"]) if k in stats[p] else "n/a" for k, _ in SWEEP_METRICS)] for p in summary["policies"]]
-    lines += ["", "standard deviation over the seeds", table(["policy", *(t for _, t in SWEEP_METRICS)], sd_rows)]
+    within = any("within_run_se" in stats[p].get(k, {}) for p in summary["policies"] for k, _ in SWEEP_METRICS)
+    if within:
+        # the seed's draw against the eval prompts' draw, on one scale (a standard deviation)
+        sd_rows = [[p, *(_spread(stats[p].get(k)) for k, _ in SWEEP_METRICS)] for p in summary["policies"]]
+        lines += ["", "spread: standard deviation over the seeds | within one run, the standard error from its eval prompts (95% half-width / 1.96, mean over seeds)",
+                  table(["policy", *(t for _, t in SWEEP_METRICS)], sd_rows), _dominates(stats, summary["policies"][-1])]
+    else:
+        sd_rows = [[p, *(_f(stats[p][k]["std"]) if k in stats[p] else "n/a" for k, _ in SWEEP_METRICS)] for p in summary["policies"]]
+        lines += ["", "standard deviation over the seeds", table(["policy", *(t for _, t in SWEEP_METRICS)], sd_rows)]
     if reading:
         lines += ["", f"bar, {reading['last']} against {reading['first']}, on the mean over seeds {seeds}:"]
         lines += [f"  {'met    ' if c['met'] else 'NOT met'}  {c['text']}" for c in reading["mean"]]
