@@ -87,6 +87,7 @@ def test_mcnemar_exact_known_values():
     assert mcnemar_exact(0, 10) == pytest.approx(2 / 1024)          # 2 x 0.5^10
     assert mcnemar_exact(3, 3) == 1.0
     assert mcnemar_exact(2, 8) == pytest.approx(2 * (1 + 10 + 45) / 1024)
+    assert mcnemar_exact(1500, 1500) == 1.0 and mcnemar_exact(1000, 1300) < 1e-7   # CARES-18K sizes: no overflow
 
 
 def test_paired_comparison_finds_a_real_change_and_not_a_null_one():

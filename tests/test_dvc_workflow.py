@@ -48,13 +48,23 @@ def test_headline_metrics_are_declared_and_breakdowns_are_not(project):
         assert "discrimination" in breakdown["by_method"]["direct"]
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], dest, env))
     files = {path for rev in shown.values() for path in rev["data"]}
-    # the policies' headline numbers, the judges' reliability headline and the classifier judge's
-    # training figures (judge_train); no breakdown, no details
-    assert files == {"metrics/c0.json", "metrics/c1.json", "metrics/c2.json", "metrics/judges/c1.json", "metrics/judges/c2.json", "metrics/judge_train.json"}
+    # the policies' headline numbers and their 95% intervals, the judges' reliability headline and
+    # the classifier judge's training figures (judge_train); no breakdown, no details
+    assert files == {"metrics/c0.json", "metrics/c1.json", "metrics/c2.json", "metrics/ci/c0.json", "metrics/ci/c1.json", "metrics/ci/c2.json",
+                     "metrics/judges/c1.json", "metrics/judges/c2.json", "metrics/judge_train.json"}
+    intervals = json.loads((dest / "metrics/ci/c1.json").read_text())
+    headline = json.loads((dest / "metrics/c1.json").read_text())
+    assert intervals["resamples"] == 2000 and intervals["prompts"] == 32 and "base prompts" in intervals["method"]
+    assert intervals["safety_score"]["value"] == pytest.approx(headline["safety_score"], abs=1e-6)
+    assert intervals["safety_score"]["lo"] <= headline["safety_score"] <= intervals["safety_score"]["hi"]
+    changes = json.loads((dest / "metrics/ci/changes.json").read_text())
+    assert set(changes["policies"]) == {"c1", "c2"} and set(changes["policies"]["c2"]) == {"c0", "c1"}
+    assert set(changes["policies"]["c1"]["c0"]["mcnemar"]) == {"harmful", "harmless"}
     table = run(["dvc", "exp", "show", "--md", "--no-pager", "--only-changed"], dest, env)
     header = table.splitlines()[0]
-    # 3 policies x the headline keys (+ 2 cycles' judge headlines), not hundreds of breakdown columns
-    assert header.count("metrics/") <= 3 * len(HEADLINE_KEYS) + 2 * 12 + 3, header
+    # 3 policies x (the headline keys + 5 intervals of 3 numbers) (+ 2 cycles' judge headlines),
+    # not hundreds of breakdown columns
+    assert header.count("metrics/") <= 3 * (len(HEADLINE_KEYS) + 15) + 2 * 12 + 3, header
     wide = run(["dvc", "exp", "show", "--md", "--no-pager"], dest, env).splitlines()[0]
     # (metrics/breakdown may appear as a dep column of summarise; its contents never as metrics)
     metric_columns = [c.strip() for c in wide.split("|") if ".json:" in c]
@@ -120,6 +130,7 @@ def test_html_report_is_self_contained_and_renders_offline(project, tmp_path):
     dom = subprocess.run([chromium(), *offline, "--dump-dom", out.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert dom.stdout.count("<svg") >= 5 and "Answers whose label changed" in dom.stdout
+    assert "Changes on the same prompts" in dom.stdout and "95% intervals" in dom.stdout
     shot = tmp_path / "report.png"
     subprocess.run([chromium(), *offline, "--hide-scrollbars", "--window-size=1200,2400", f"--screenshot={shot}", out.as_uri()], capture_output=True, text=True, timeout=120, check=True)
     image = Image.open(shot).convert("RGB")
@@ -147,8 +158,9 @@ def test_cycles_add_reruns_only_the_new_cycle_and_md_report_shows_the_change(pro
     md = run([*CAREAL, "report", "--md", "--against", "HEAD"], dest, env)
     lines = [line for line in md.splitlines() if line.startswith("| c")]
     assert [line.split("|")[1].strip() for line in lines] == ["c0", "c1", "c2", "c3"]
-    assert "(+0.000)" in lines[0] and "(new)" in lines[3]
-    assert "refuse-all safety" in md
+    # c0 did not change: within both runs' intervals; c3 is new
+    assert "(+0.000, within ±" in lines[0] and "(new)" in lines[3]
+    assert "refuse-all safety" in md and "95% intervals" in md and "c3 against c0 on the same prompts" in md
 
 
 def free_port() -> int:

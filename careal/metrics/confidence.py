@@ -198,8 +198,9 @@ def mcnemar_exact(b: int, c: int) -> float:
     n = b + c
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2.0 ** n
-    return min(1.0, 2.0 * tail)
+    # exact integers: Python divides them correctly rounded, with no overflow at any n
+    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1))
+    return min(1.0, (2 * tail) / (1 << n))
 
 
 def _flips(before: list[Mapping], after: list[Mapping], harmful: bool) -> dict:

@@ -36,6 +36,7 @@ exactly.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from typing import Iterable
@@ -140,8 +141,10 @@ def _cut(text: str, words: list[str]) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def answer_form(answer: str | None) -> str:
-    """``well_formed`` or the kind of degenerate text ``answer`` is (DEGENERATE_KINDS)."""
+    """``well_formed`` or the kind of degenerate text ``answer`` is (DEGENERATE_KINDS).
+    Cached by text: the metrics read each answer's form once per group it belongs to."""
     text = (answer or "").strip()
     words = _words(text)
     if not words:
