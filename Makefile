@@ -16,10 +16,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 # System packages the tests use (CI runs as root on Debian): headless Chromium renders the
-# offline report; openssh-server is the SSH remote the remote test starts on 127.0.0.1.
+# offline report, and chromium-driver lets selenium drive it through the review page;
+# openssh-server is the SSH remote the remote test starts on 127.0.0.1.
 system-packages:
-	@if ! command -v chromium >/dev/null || ! { command -v sshd >/dev/null || test -x /usr/sbin/sshd; }; then \
-	  apt-get update && apt-get install -y --no-install-recommends chromium openssh-server; \
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! { command -v sshd >/dev/null || test -x /usr/sbin/sshd; }; then \
+	  apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver openssh-server; \
 	fi
 
 setup: $(VENV)/.installed system-packages

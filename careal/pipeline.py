@@ -163,9 +163,11 @@ def run_judge_reliability(params: Params, cycle: str) -> dict:
     """metrics/judges/cK.json (the headline), metrics/judges/details/cK.json (the whole report)
     and plots/judges/cK.csv: the training judge's labels of cycle cK's answers (judgments.jsonl)
     against the eval judge's labels of the same answers, and both against gold labels where
-    there are any (careal/metrics/judge_reliability.py)."""
+    there are any (careal/metrics/judge_reliability.py), and both against a person's reviews
+    where reviews/cK-train.jsonl or cK-eval.jsonl holds some (careal/review/gold.py)."""
     from careal.judges import judge_records, make_judge
     from careal.metrics.judge_reliability import gold_labels, reliability_headline, reliability_report
+    from careal.review.gold import against_person, human_headline, reviews_of
 
     parent = params.parent(cycle)
     generations = read_jsonl(cycle_dir(cycle) / "generations.jsonl")
@@ -177,8 +179,17 @@ def run_judge_reliability(params: Params, cycle: str) -> dict:
     gold = gold_labels(params.judge.gold, params.model.base == BUILTIN_MODEL, generations)
     report, pairs = reliability_report(prompts, generations, train, evaluated, gold, cycle_dir(cycle) / "judgments.jsonl")
     report["eval_judge_run"] = stats
+    headline = reliability_headline(report)
+    reviewed = reviews_of(cycle)
+    if reviewed:  # a person's verdicts (reviews/cK-*.jsonl): both judges label the reviewed texts
+        train_judge = make_judge(params.judge.train, base_dir=MODELS / "base", policy_dir=policy_dir(parent), policy_name=parent)
+        labels = {answers: {"train": [j["label"] for j in judge_records(train_judge, records, use_cache=params.judge.train.cache)],
+                            "eval": [j["label"] for j in judge_records(judge, records, use_cache=params.judge.eval.cache)]}
+                  for answers, records in reviewed.items()}
+        report["human"] = against_person(cycle, reviewed, labels)
+        headline.update(human_headline(report["human"]))
     write_json(METRICS / "judges" / "details" / f"{cycle}.json", report)
-    write_json(METRICS / "judges" / f"{cycle}.json", reliability_headline(report))
+    write_json(METRICS / "judges" / f"{cycle}.json", headline)
     write_csv_pairs(JUDGE_PLOTS / f"{cycle}.csv", pairs)
     return report
 
@@ -191,6 +202,11 @@ def run_pair(params: Params, cycle: str) -> dict:
     paths = {"prompts": PREPARED / "train.jsonl", "generations": cycle_dir(cycle) / "generations.jsonl", "judgments": cycle_dir(cycle) / "judgments.jsonl"}
     items = join_judged(read_jsonl(paths["prompts"]), read_jsonl(paths["generations"]), read_jsonl(paths["judgments"]), paths)
     p = params.pair
+    if p.review_overrides:  # the person's label in place of the judge's (reviews/cK-train.jsonl)
+        from careal.review.gold import apply_overrides
+        from careal.review.store import review_path
+
+        items, overrides = apply_overrides(items, review_path(cycle, "train"))
     kto, dpo, stats = make_pairs(
         items, p.dpo_max_pairs_per_prompt, p.dpo_balance_harmless, strategy=p.dpo_strategy,
         min_score_margin=p.dpo_min_score_margin, max_text_similarity=p.dpo_max_text_similarity,
@@ -199,6 +215,8 @@ def run_pair(params: Params, cycle: str) -> dict:
     )
     write_jsonl(cycle_dir(cycle) / "kto.jsonl", kto)
     write_jsonl(cycle_dir(cycle) / "dpo.jsonl", dpo)
+    if p.review_overrides:
+        stats["review_overrides"] = overrides
     write_json(cycle_dir(cycle) / "pair_stats.json", stats)
     return stats
 

@@ -31,11 +31,12 @@ ALLOWED = {
     "policy": {"ground", "data"},
     "judges": {"ground", "data", "metrics", "policy"},
     "preference": {"ground", "data", "metrics", "policy"},
+    "review": {"ground", "data", "metrics"},
 }
 
 HEAVY = ("torch", "transformers", "trl", "peft", "accelerate", "vllm")
 #: Parts that must never import a heavy library, even inside a function.
-NO_HEAVY = ("data", "metrics")
+NO_HEAVY = ("data", "metrics", "review")
 
 
 def module_name(path: Path) -> str:

@@ -3,7 +3,7 @@
 Each stage reads params.yaml (``--params``) and works in the current folder, the project
 root: the paths follow DESIGN.md's contracts (see docs/architecture.md). ``stages/*.py``,
 which dvc.yaml runs, are thin wrappers around these commands. The commands live in one module
-per group (``stages``, ``reports``, ``project``, ``tools``; ``common`` holds what they share) and
+per group (``stages``, ``reports``, ``project``, ``tools``, ``review``; ``common`` holds what they share) and
 import heavy libraries inside their bodies, so ``careal --help`` answers at once.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import click
 
-from careal.cli import project, reports, stages, tools
+from careal.cli import project, reports, review, stages, tools
 from careal.cli.common import CarealGroup
 
 
@@ -45,6 +45,7 @@ def main():
       export    -p cK    a policy as an adapter or merged model folder (+ lineage)
       preset             list / apply the paper's model presets to params.yaml
       label              any judge over a JSONL file, outside the pipeline
+      review serve -c cK the judge's labels checked by a person in a local page (export / import: Label Studio)
     """
 
 
@@ -54,5 +55,6 @@ for _command in (
     reports.report, reports.status, reports.sweep,
     project.cycles, project.preset, project.export, project.doctor,
     tools.label, tools.validate,
+    review.review,
 ):
     main.add_command(_command)

@@ -285,6 +285,12 @@ class PairParams:
     """A harmless prompt all of whose answers are ideal (Accept) gets a careal-written refusal as
     its rejected answer (and an undesirable KTO row), so the data also teaches not to refuse.
     Counted per level as ``fallback_rejected``."""
+    review_overrides: bool = False
+    """Train on a person's labels where there are any: an answer with a verdict in
+    reviews/cK-train.jsonl (``careal review serve -c cK --answers train``, docs/review.md) gets the
+    person's label instead of the training judge's before pairing (Skip and reviews of other
+    texts left out). Counted in pair_stats.json under ``review_overrides`` (reviews, applied,
+    changed, stale)."""
 
 
 @dataclass
