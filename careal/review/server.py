@@ -109,6 +109,7 @@ def serve(session: ReviewSession, port: int = 0, token: str | None = None, ready
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((HOST, port))
+    sock.listen(128)  # connections made as soon as the URL is printed wait in the backlog
     url = f"http://{HOST}:{sock.getsockname()[1]}/{token}/"
     app = TokenGate(make_app(session, token), token)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, date_header=False))
