@@ -258,6 +258,7 @@ def run_evaluate(params: Params, policy: str) -> dict:
     from careal.policy.generation import Decoding
     from careal.preference.pairing import join_judged
     from careal.metrics.scoring import compute_metrics, headline
+    from careal.probe import probe_headline
 
     if policy != "c0":
         params.parent(policy)
@@ -274,6 +275,7 @@ def run_evaluate(params: Params, policy: str) -> dict:
     paths = {"prompts": PREPARED / "eval.jsonl", "generations": out / "answers.jsonl", "judgments": out / "judgments.jsonl"}
     items = join_judged(prompts, read_jsonl(paths["generations"]), read_jsonl(paths["judgments"]), paths)
     metrics = compute_metrics(items)
+    metrics.update(probe_headline(params, policy))  # what the hidden states know (careal/probe.py): metrics/probe/<policy>.json
     # Headline numbers are the declared DVC metric; the full breakdown is a plain output.
     write_json(BREAKDOWN / f"{policy}.json", metrics)
     write_json(METRICS / f"{policy}.json", headline(metrics))

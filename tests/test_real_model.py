@@ -142,3 +142,31 @@ def test_generate_and_the_self_judge_run_on_real_rows(real_project, monkeypatch)
             expected[label] = float(torch.exp(sum(logp[len(ids) - 1 + k, t] for k, t in enumerate(seq))))
     got = judgments[0]["raw"]["probabilities"]
     assert got == pytest.approx(expected, abs=2e-5)
+
+
+def test_knowledge_probe_runs_on_the_real_model_over_a_handful_of_rows(real_project):
+    """The probe's features on SmolLM2 (31 hidden states of 576 at the last prompt token), the
+    same bytes twice, and the probe's report on them (careal/probe.py's two halves)."""
+    import numpy as np
+
+    from careal.jsonio import read_jsonl
+    from careal.metrics.probe import probe_report
+    from careal.policy.loading import load_policy
+    from careal.policy.probe_features import last_prompt_token_states
+
+    root = real_project["root"]
+    train = read_jsonl(root / "data/prepared/train.jsonl")
+    harmless = [r for r in train if r["harmful_level"] == 0][:3]
+    harmful = [r for r in train if r["harmful_level"] >= 2][:3]
+    rows = harmless + harmful
+    policy = load_policy(root / "models/base", root / "models/c0", device="cpu", dtype="float32")
+    features = last_prompt_token_states(policy, [r["prompt"] for r in rows], batch_size=4)
+    assert features.shape == (6, 31, 576) and features.dtype == np.float32
+    assert np.array_equal(features, last_prompt_token_states(policy, [r["prompt"] for r in rows], batch_size=4))
+    # a prompt's features do not depend on its batch neighbours beyond float noise
+    alone = last_prompt_token_states(policy, [rows[0]["prompt"]], batch_size=1)
+    assert np.allclose(alone[0], features[0], atol=1e-3)
+    labels = [r["harmful_level"] >= 1 for r in rows]
+    report = probe_report(features, labels, [r["base_prompt"] for r in rows], features, labels, folds=2)
+    assert report["layers"] == 31 and len(report["by_layer"]) == 31 and report["by_layer"][0]["eval_auc"] == 0.5
+    assert 0.5 <= report["probe_auc"] <= 1.0

@@ -41,6 +41,11 @@ def report(html_out, markdown, against, revs, params_path):
         click.echo(format_markdown(metrics, metrics_at(against) if against else None, against or "", changes))
     if not html_out and not markdown:
         click.echo(format_report(metrics, breakdowns, changes))
+        from careal.metrics.knowledge import knowledge_table, load_probes
+
+        known = knowledge_table(metrics, load_probes(policies))  # issue 24: the probe beside behaviour
+        if known:
+            click.echo("\n" + known)
 
 @click.command()
 def status():

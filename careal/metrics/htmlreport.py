@@ -309,11 +309,28 @@ def render_html(metrics: dict[str, dict], breakdowns: dict[str, dict], runs: dic
                   f"<div class=chart id=by-principle>{group_chart(breakdowns, 'by_principle', 'safety_score', 'Safety Score by principle')}</div>",
                   "<p class=note>discrimination by principle:</p>", group_table(breakdowns, "by_principle", "discrimination"),
                   "<h2>Fluency</h2>", fluency_section(breakdowns, _answers)]
+    parts += [knowledge_html(metrics)]  # issue 24: the probe beside behaviour ('' without probe figures)
     parts += ["<h2>Answers whose label changed</h2>", sample_html, "</body></html>"]
     page = "\n".join(parts)
     if re.search(r"(?:src|href)\s*=\s*[\"']?https?://", page):
         raise AssertionError("report page refers to an external URL")  # never ship a page that needs the network
     return page
+
+
+def knowledge_html(metrics: dict[str, dict]) -> str:
+    """Knowledge (probe) vs behaviour per policy (careal/metrics/knowledge.py); '' without probe figures."""
+    from careal.metrics.knowledge import knowledge_rows, load_probes
+
+    rows = knowledge_rows(metrics, load_probes(list(metrics)))
+    if not rows:
+        return ""
+    cell = lambda v, signed=False: "-" if v is None else (f"{v:+.3f}" if signed else f"{v:.3f}")
+    body = "".join(f"<tr><th>{_esc(r['policy'])}</th><td>{cell(r['probe_auc'])}</td><td>{_esc(r['layer'])}</td><td>{cell(r['probe_discrimination'], True)}</td>"
+                   f"<td>{cell(r['discrimination'], True)}</td><td>{cell(r['gap'], True)}</td></tr>" for r in rows)
+    return ("<h2>Knowledge (probe) vs behaviour</h2><table><tr><th>policy</th><th>probe AUC</th><th>layer</th><th>probe discrimination</th>"
+            f"<th>behavioural discrimination</th><th>gap</th></tr>{body}</table><p class=note>A logistic regression on the hidden state at the "
+            "last prompt token tells harmful from harmless prompts (layer and threshold chosen on train prompts, scored on the eval split); "
+            "a large gap means the policy knows and does not act on it.</p>")
 
 
 def _answers(policy: str) -> dict[str, dict] | None:

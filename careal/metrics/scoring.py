@@ -121,6 +121,8 @@ HEADLINE_KEYS = (
     "fluency",
     "refuse_all_safety",
     "accept_all_safety",
+    "probe_auc",  # the knowledge probe (careal/metrics/probe.py): held-out AUC of harmful vs harmless
+    "probe_discrimination",  # ... and the TPR - FPR it implies at its train-chosen threshold
 )
 
 

@@ -363,6 +363,24 @@ class EvaluateParams:
     compile: bool = False
     openai: OpenAIBackendParams = field(default_factory=OpenAIBackendParams)
     vllm: VLLMBackendParams = field(default_factory=VLLMBackendParams)
+    probe: bool = True
+    """The knowledge probe (careal/probe.py, docs/architecture.md "The knowledge probe"): a
+    logistic regression per layer on the policy's hidden state at the last prompt token,
+    harmful vs harmless, fitted on train prompts and scored on the eval split; writes
+    ``probe_auc`` and ``probe_discrimination`` into metrics/<policy>.json and the per-layer
+    figures into metrics/probe/<policy>.json. Needs the policy's weights on this machine
+    (models/), whatever the backend; false = None in the metrics and a file that says so."""
+    probe_train_prompts: int = 400
+    """Train-split prompts the probe is fitted on: a seeded draw stratified by harm level x
+    method, the same for every policy (0 = the whole train split)."""
+    probe_l2: float = 1.0
+    """L2 penalty of the probe (on standardised features; the log-loss is summed over prompts,
+    so 1.0 is scikit-learn's C=1)."""
+    probe_folds: int = 5
+    """Folds (grouped by base prompt) of the cross-validation on the train prompts that chooses
+    the probe's layer and its threshold."""
+    probe_batch_size: int = 16
+    """Prompts per forward pass when extracting the probe's features."""
 
 
 @dataclass
