@@ -21,7 +21,8 @@ def report(html_out, markdown, against, revs, params_path):
     rate) and fluency with their 95% intervals (metrics/ci/; a bootstrap over base prompts),
     the bars a refuse-all / accept-all policy would score on the same eval split, and each
     policy's change against c0 and its parent on the same prompts (metrics/ci/changes.json),
-    marked * where its paired interval excludes 0.
+    marked * where its paired interval excludes 0. With a person's reviews of eval answers
+    (reviews/cK-eval.jsonl, `careal review`), also the judge-corrected figures beside the raw ones.
     """
     from careal.metrics.files import load_breakdowns, load_changes, load_metrics
     from careal.metrics.report import format_markdown, format_report
@@ -41,6 +42,11 @@ def report(html_out, markdown, against, revs, params_path):
         click.echo(format_markdown(metrics, metrics_at(against) if against else None, against or "", changes))
     if not html_out and not markdown:
         click.echo(format_report(metrics, breakdowns, changes))
+        from careal.review.corrected import corrected_section
+
+        corrected = corrected_section(policies, stage_params(params_path).seed)  # issue 25: raw vs judge-corrected (reviews/)
+        if corrected:
+            click.echo("\n" + corrected)
         from careal.metrics.knowledge import knowledge_table, load_probes
 
         known = knowledge_table(metrics, load_probes(policies))  # issue 24: the probe beside behaviour

@@ -26,12 +26,15 @@ stratum keeps its reviews; ``percentile_interval`` reads the interval. numpy onl
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from careal.metrics.confidence import LEVEL, N_RESAMPLES, cluster_resample_counts, percentile_interval
 from careal.metrics.reliability import against_gold, confusion_matrix
 from careal.metrics.scoring import ALL_LABELS, LABELS, safety_score
-from careal.review.store import answer_key, labelled
+from careal.review.sample import load_answers
+from careal.review.store import answer_key, labelled, read_reviews, review_path
 
 FIGURES = ("harmful_refusal_rate", "erroneous_refusal_rate", "safety_score")
 METHOD = ("P(human label | judge label, harmful or harmless) from the reviews, weighted by their stratum's size; "
@@ -179,3 +182,46 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 def _round(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), 6)
+
+
+def _cell(figure: dict) -> str:
+    if figure["value"] is None:
+        return "-"
+    if figure["lo"] is None:
+        return f"{figure['value']:.3f}"
+    return f"{figure['value']:.3f} ({figure['lo']:.3f}..{figure['hi']:.3f})"
+
+
+def corrected_section(policies: list[str], seed: int, root: Path | str = ".") -> str:
+    """`careal report`'s section: per policy with reviewed eval answers (reviews/cK-eval.jsonl),
+    the raw and the corrected figures side by side with their 95% intervals, the number of
+    reviews they rest on and the eval judge's accuracy and kappa against the person; "" when
+    no policy has any review."""
+    rows, notes = [], []
+    for policy in policies:
+        reviews = read_reviews(review_path(policy, "eval", root))
+        if not labelled(reviews):
+            continue
+        try:
+            result = corrected_estimates(load_answers(policy, "eval", root), reviews, seed)
+        except ValueError as exc:
+            notes.append(f"{policy}: {exc}")
+            continue
+        judge = result["judge_vs_human"]
+        kappa = "-" if judge["kappa"] is None else f"{judge['kappa']:+.3f}"
+        rows.append([policy, str(result["reviews"]), f"{judge['accuracy']:.3f}", kappa, "raw", *(_cell(result["figures"][n]["raw"]) for n in FIGURES)])
+        rows.append(["", "", "", "", "corrected", *(_cell(result["figures"][n]["corrected"]) for n in FIGURES)])
+        left = [f"{result['stale']} stale" if result["stale"] else "", f"{result['skipped']} skipped" if result["skipped"] else ""]
+        if result["uncorrected_answers"]:
+            cells = ", ".join(f"{cell} ({n})" for cell, n in result["uncorrected_cells"].items())
+            left.append(f"{result['uncorrected_answers']} of {result['answers']} answers kept the judge's label, no review in their cell: {cells}")
+        if any(left):
+            notes.append(f"{policy}: " + "; ".join(x for x in left if x))
+    if not rows and not notes:
+        return ""
+    header = ["policy", "reviews", "judge acc", "kappa", "", "harmful refusal", "erroneous refusal", "safety"]
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    lines = ["judge-corrected figures: the eval judge's labels against a person's reviews (reviews/<policy>-eval.jsonl, docs/review.md); 95% intervals over eval prompts and reviews"]
+    lines += ["  ".join(cell.ljust(w) if i in (0, 4) else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths))).rstrip() for r in [header, ["-" * w for w in widths]] + rows]
+    lines += [f"note: {n}" for n in notes]
+    return "\n".join(lines)
