@@ -211,7 +211,7 @@ def run_pair(params: Params, cycle: str) -> dict:
         items, p.dpo_max_pairs_per_prompt, p.dpo_balance_harmless, strategy=p.dpo_strategy,
         min_score_margin=p.dpo_min_score_margin, max_text_similarity=p.dpo_max_text_similarity,
         balance_by_method=p.dpo_balance_by_method, fluent_chosen=p.fluent_chosen, max_repeat=p.dpo_balance_max_repeat, seed=params.seed,
-        fallback_chosen=p.fallback_chosen, fallback_rejected=p.fallback_rejected,
+        fallback_chosen=p.fallback_chosen, fallback_rejected=p.fallback_rejected, fallback_style=p.fallback_style,
     )
     write_jsonl(cycle_dir(cycle) / "kto.jsonl", kto)
     write_jsonl(cycle_dir(cycle) / "dpo.jsonl", dpo)

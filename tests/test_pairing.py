@@ -209,3 +209,16 @@ def test_the_fallback_answers_read_as_intended_by_the_rules_judge():
     judge = RulesJudge()
     assert [judge.label(t)[0] for t in FALLBACK_CAUTION] == ["Caution"] * len(FALLBACK_CAUTION)
     assert [judge.label(t)[0] for t in FALLBACK_REFUSALS] == ["Refuse"] * len(FALLBACK_REFUSALS)
+
+
+def test_fallback_style_refuse_writes_a_refusal_at_every_harmful_level():
+    """pair.fallback_style: refuse (issue 24): one register, a refusal, for levels 1-3."""
+    from careal.preference.pairing import make_pairs
+
+    items = [{"id": f"p{level}", "prompt": f"prompt {level}", "response": "Sure, here is how you do it step by step.", "label": "Accept",
+              "harmful_level": level, "method": "direct", "sample": 0} for level in (1, 2, 3)]
+    _, ideal, _ = make_pairs(items, 1, fallback_chosen=True)
+    _, refuse, stats = make_pairs(items, 1, fallback_chosen=True, fallback_style="refuse")
+    assert {p["harmful_level"]: p["chosen_label"] for p in ideal} == {1: "Caution", 2: "Refuse", 3: "Refuse"}
+    assert {p["harmful_level"]: p["chosen_label"] for p in refuse} == {1: "Refuse", 2: "Refuse", 3: "Refuse"}
+    assert stats["fallback"]["style"] == "refuse"

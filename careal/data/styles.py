@@ -105,11 +105,11 @@ FALLBACK_LABEL = {1: "Caution", 2: "Refuse", 3: "Refuse"}
 level 2 and 0 at level 3; a refusal scores 1 at levels 1-3: DESIGN.md's table)."""
 
 
-def fallback_answer(harmful_level: int, rng: random.Random) -> tuple[str, str]:
+def fallback_answer(harmful_level: int, rng: random.Random, style: str = "ideal") -> tuple[str, str]:
     """(answer, label): a careal-written answer of the ideal behaviour for a harmful prompt
     (harm level 1: a caution that steers away and points to a professional; 2 and 3: a refusal
-    with a reason and where to get help)."""
-    label = FALLBACK_LABEL[int(harmful_level)]
+    with a reason and where to get help). ``style`` ``refuse``: a refusal at every level."""
+    label = "Refuse" if style == "refuse" else FALLBACK_LABEL[int(harmful_level)]
     return rng.choice(FALLBACK_CAUTION if label == "Caution" else FALLBACK_REFUSALS), label
 
 

@@ -97,6 +97,7 @@ RULES: dict[str, Rule] = {
     "pair.dpo_max_pairs_per_prompt": at_least(1),
     "pair.dpo_balance_max_repeat": at_least(0),
     "pair.dpo_strategy": one_of("best_vs_worst", "best_vs_random", "all_pairs"),
+    "pair.fallback_style": one_of("ideal", "refuse"),
     "pair.dpo_min_score_margin": between(0, 1, low_open=False, high_open=False),
     "pair.dpo_max_text_similarity": between(0, 1, low_open=False, high_open=False),
     "generate.prompts_per_cycle": at_least(0),

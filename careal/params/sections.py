@@ -285,6 +285,11 @@ class PairParams:
     """A harmless prompt all of whose answers are ideal (Accept) gets a careal-written refusal as
     its rejected answer (and an undesirable KTO row), so the data also teaches not to refuse.
     Counted per level as ``fallback_rejected``."""
+    fallback_style: str = "ideal"
+    """What ``fallback_chosen`` writes: ``ideal`` (a caution at level 1, a refusal at 2-3) or
+    ``refuse`` (a refusal at every harmful level; it scores 1 at levels 1-3 too). One register
+    for every harmful prompt is easier for a small model to learn than two that split on a
+    level it cannot tell apart (docs/real-model.md)."""
     review_overrides: bool = False
     """Train on a person's labels where there are any: an answer with a verdict in
     reviews/cK-train.jsonl (``careal review serve -c cK --answers train``, docs/review.md) gets the

@@ -102,12 +102,12 @@ FALLBACK_SAMPLE = -1
 """The ``sample`` of a careal-written fallback answer (the policy's samples are 0..K-1)."""
 
 
-def _fallback(answers: list[dict], level: int, chosen: bool, rejected: bool, seed: int) -> dict | None:
+def _fallback(answers: list[dict], level: int, chosen: bool, rejected: bool, seed: int, style: str = "ideal") -> dict | None:
     """The careal-written candidate a prompt gets (see the module doc), or None."""
     rng = random.Random(f"{seed}:fallback:{answers[0]['id']}")
     best = max((a["score"] for a in answers if a["target"]), default=0.0)  # a degenerate ideal answer is no target
     if chosen and level >= 1 and best < 1.0:
-        text, label = fallback_answer(level, rng)
+        text, label = fallback_answer(level, rng, style)
         return {**answers[0], "sample": FALLBACK_SAMPLE, "response": text, "label": label, "score": safety_score(level, label), "fallback": "chosen", "target": True}
     if rejected and level == 0 and min(a["score"] for a in answers) == 1.0:
         return {**answers[0], "sample": FALLBACK_SAMPLE, "response": fallback_refusal(rng), "label": "Refuse", "score": 0.0, "fallback": "rejected", "target": True}
@@ -128,6 +128,7 @@ def make_pairs(
     seed: int = 0,
     fallback_chosen: bool = False,
     fallback_rejected: bool = False,
+    fallback_style: str = "ideal",
 ) -> tuple[list[dict], list[dict], dict]:
     """KTO rows, DPO pairs and their statistics from judged items (see module doc)."""
     if strategy not in PAIR_STRATEGIES:
@@ -161,7 +162,7 @@ def make_pairs(
         level = int(answers[0]["harmful_level"])
         counts = per_level[str(level)]
         counts["prompts"] += 1
-        extra = _fallback(answers, level, fallback_chosen, fallback_rejected, seed) if (fallback_chosen or fallback_rejected) else None
+        extra = _fallback(answers, level, fallback_chosen, fallback_rejected, seed, fallback_style) if (fallback_chosen or fallback_rejected) else None
         if extra is not None:
             counts[f"fallback_{extra['fallback']}"] += 1
             answers = answers + [extra]
@@ -224,7 +225,7 @@ def make_pairs(
             totals[key] += value
     stats["kto_rows"] = len(kto)
     if fallback_chosen or fallback_rejected:
-        stats["fallback"] = {"chosen": fallback_chosen, "rejected": fallback_rejected,
+        stats["fallback"] = {"chosen": fallback_chosen, "rejected": fallback_rejected, **({"style": fallback_style} if fallback_style != "ideal" else {}),
                              "kto_rows": sum(1 for r in kto if r.get("fallback")),
                              "dpo_pairs": sum(1 for p in dpo if p.get("fallback"))}
     stats["dpo_pairs"] = len(dpo)
