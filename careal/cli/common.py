@@ -16,12 +16,15 @@ CYCLE_OPTION = click.option("-c", "--cycle", required=True, help="The cycle, e.g
 
 def stage_params(path):
     """params.yaml, checked; and the CPU numerics it asks for (careal/runtime.py), set here,
-    before any command imports torch."""
+    before any command imports torch (on a CPU that is not Intel's, a careal process restarts
+    once with MKL's vendor shim: runtime.use_intel_mkl_path)."""
     from careal.params import load_params
-    from careal.runtime import pin_cpu
+    from careal.runtime import pin_cpu, use_intel_mkl_path
 
     params = load_params(path)
     pin_cpu(params.cpu.threads, params.cpu.reproducible)
+    if params.cpu.reproducible:
+        use_intel_mkl_path()
     return params
 
 
