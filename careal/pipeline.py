@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from careal.errors import CarealError
 from careal.jsonio import atomic_dir, read_jsonl, write_json, write_jsonl
-from careal.layout import BREAKDOWN, EVAL, JUDGE_PLOTS, METRICS, MODELS, PREPARED, cycle_dir, policy_dir
+from careal.layout import BREAKDOWN, CHANGES_FILE, EVAL, INTERVALS, JUDGE_PLOTS, METRICS, MODELS, PREPARED, cycle_dir, policy_dir
 from careal.outputs import stage_outputs
 from careal.params import BUILTIN_MODEL, Params
 
@@ -256,7 +257,7 @@ def _run_train_outputs(params: Params, cycle: str) -> dict:
 @stage_outputs("evaluate")
 def run_evaluate(params: Params, policy: str) -> dict:
     from careal.policy.generation import Decoding
-    from careal.preference.pairing import join_judged
+    from careal.metrics.confidence import headline_intervals, policy_intervals
     from careal.metrics.scoring import compute_metrics, headline
     from careal.probe import probe_headline
 
@@ -272,11 +273,43 @@ def run_evaluate(params: Params, policy: str) -> dict:
 
         print(f"evaluate@{policy}: {stats['missing']} answer(s) left out after failed requests (evaluate.openai.on_error: skip); the metrics cover the rest", file=sys.stderr)
     _judge_file(params.judge.eval, out / "answers.jsonl", out / "judgments.jsonl", policy)
-    paths = {"prompts": PREPARED / "eval.jsonl", "generations": out / "answers.jsonl", "judgments": out / "judgments.jsonl"}
-    items = join_judged(prompts, read_jsonl(paths["generations"]), read_jsonl(paths["judgments"]), paths)
+    items = eval_items(policy)
     metrics = compute_metrics(items)
     metrics.update(probe_headline(params, policy))  # what the hidden states know (careal/probe.py): metrics/probe/<policy>.json
+    # How sure each figure is: the groups' intervals go with the breakdown, the overall ones to
+    # the small metrics/ci/<policy>.json (careal/metrics/confidence.py).
+    metrics["intervals"] = policy_intervals(items, params.seed)
     # Headline numbers are the declared DVC metric; the full breakdown is a plain output.
     write_json(BREAKDOWN / f"{policy}.json", metrics)
     write_json(METRICS / f"{policy}.json", headline(metrics))
+    write_json(INTERVALS / f"{policy}.json", headline_intervals(metrics["intervals"]))
     return metrics
+
+
+def eval_items(policy: str) -> list[dict]:
+    """A policy's eval items (prompt fields, answer, label) from data/eval/<policy>/ (a missing
+    file is a DataError naming it: run evaluate@<policy> first)."""
+    from careal.preference.pairing import join_judged
+
+    out = EVAL / policy
+    paths = {"prompts": PREPARED / "eval.jsonl", "generations": out / "answers.jsonl", "judgments": out / "judgments.jsonl"}
+    return join_judged(read_jsonl(paths["prompts"]), read_jsonl(paths["generations"]), read_jsonl(paths["judgments"]), paths)
+
+
+@stage_outputs("summarise")
+def run_summarise(params: Params) -> list[str]:
+    """Across policies: metrics/plots/*.json for `dvc plots`, and metrics/ci/changes.json, every
+    policy against c0 and its parent on the same prompts (paired bootstrap, McNemar)."""
+    from careal.metrics.confidence import compare_policies
+    from careal.metrics.files import load_breakdowns
+    from careal.metrics.summary import write_summary
+
+    policies = params.evaluate.policies
+    breakdowns = load_breakdowns(policies)
+    missing = [p for p in policies if p not in breakdowns]
+    if missing:
+        raise CarealError(f"{BREAKDOWN}: no breakdown for {', '.join(missing)} (run their evaluate stage)")
+    names = [str(METRICS / "plots" / n) for n in write_summary(breakdowns, METRICS / "plots")]
+    parents = {p: params.parent(p) for p in policies if p != "c0"}
+    write_json(INTERVALS / CHANGES_FILE, compare_policies({p: eval_items(p) for p in policies}, parents, params.seed))
+    return [*names, str(INTERVALS / CHANGES_FILE)]

@@ -190,15 +190,10 @@ def evaluate(policy, params_path):
 @click.command()
 @PARAMS_OPTION
 def summarise(params_path):
-    """Across policies: metrics/plots/trend.json and labels_harm<L>.json for `dvc plots`."""
-    from careal.layout import BREAKDOWN, METRICS
-    from careal.metrics.files import load_breakdowns
-    from careal.metrics.summary import write_summary
+    """Across policies: metrics/plots/*.json for `dvc plots`, and metrics/ci/changes.json (every
+    policy against c0 and its parent: paired bootstrap intervals, McNemar tests)."""
+    from careal.pipeline import run_summarise
 
-    policies = stage_params(params_path).evaluate.policies
-    breakdowns = load_breakdowns(policies)
-    missing = [p for p in policies if p not in breakdowns]
-    if missing:
-        raise CarealError(f"{BREAKDOWN}: no breakdown for {', '.join(missing)} (run their evaluate stage)")
-    names = write_summary(breakdowns, METRICS / "plots")
-    click.echo(f"summarise: {len(policies)} policies -> {', '.join(str(METRICS / 'plots' / n) for n in names)}")
+    params = stage_params(params_path)
+    written = run_summarise(params)
+    click.echo(f"summarise: {len(params.evaluate.policies)} policies -> {', '.join(written)}")
