@@ -14,16 +14,16 @@ PARAMS_OPTION = click.option("--params", "params_path", default="params.yaml", s
 CYCLE_OPTION = click.option("-c", "--cycle", required=True, help="The cycle, e.g. c1 (declared under cycles: in params.yaml).")
 
 
-def stage_params(path):
+def stage_params(path, models: bool = True):
     """params.yaml, checked; and the CPU numerics it asks for (careal/runtime.py), set here,
-    before any command imports torch (on a CPU that is not Intel's, a careal process restarts
-    once with MKL's vendor shim: runtime.use_intel_mkl_path)."""
+    before any command imports torch (for a command that runs ``models``, on a CPU that is not
+    Intel's, the process restarts once with MKL's vendor shim: runtime.use_intel_mkl_path)."""
     from careal.params import load_params
     from careal.runtime import pin_cpu, use_intel_mkl_path
 
     params = load_params(path)
     pin_cpu(params.cpu.threads, params.cpu.reproducible)
-    if params.cpu.reproducible:
+    if models and params.cpu.reproducible:
         use_intel_mkl_path()
     return params
 

@@ -27,7 +27,8 @@ def report(html_out, markdown, against, revs, params_path):
     from careal.metrics.files import load_breakdowns, load_changes, load_metrics
     from careal.metrics.report import format_markdown, format_report
 
-    policies = stage_params(params_path).evaluate.policies
+    params = stage_params(params_path, models=False)
+    policies = params.evaluate.policies
     metrics = load_metrics(policies)
     breakdowns = load_breakdowns(policies)
     changes = load_changes()
@@ -44,7 +45,7 @@ def report(html_out, markdown, against, revs, params_path):
         click.echo(format_report(metrics, breakdowns, changes))
         from careal.review.corrected import corrected_section
 
-        corrected = corrected_section(policies, stage_params(params_path).seed)  # issue 25: raw vs judge-corrected (reviews/)
+        corrected = corrected_section(policies, params.seed)  # issue 25: raw vs judge-corrected (reviews/)
         if corrected:
             click.echo("\n" + corrected)
         from careal.metrics.knowledge import knowledge_table, load_probes

@@ -20,7 +20,7 @@ def prepare(params_path):
     """Load prompts from data.source, split without leaks, draw train/eval sets."""
     from careal.pipeline import run_prepare
 
-    summary = run_prepare(stage_params(params_path))
+    summary = run_prepare(stage_params(params_path, models=False))
     guard = summary["leak_guard"]
     click.echo(
         f"prepare: {summary['train']['rows']} train / {summary['eval']['rows']} eval prompts from {summary['source']} "
@@ -141,7 +141,7 @@ def pair(cycle, params_path):
     """Turn labels into KTO rows and DPO pairs by the Safety Score table."""
     from careal.pipeline import run_pair
 
-    stats = run_pair(stage_params(params_path), cycle)
+    stats = run_pair(stage_params(params_path, models=False), cycle)
     t = stats["totals"]
     click.echo(f"pair@{cycle}: {stats['kto_rows']} KTO rows ({t['desirable']} desirable, {t['undesirable']} undesirable, {t['neutral']} neutral left out, {t['unparsed']} unparsed left out), {stats['dpo_pairs']} DPO pairs")
 
@@ -194,6 +194,6 @@ def summarise(params_path):
     policy against c0 and its parent: paired bootstrap intervals, McNemar tests)."""
     from careal.pipeline import run_summarise
 
-    params = stage_params(params_path)
+    params = stage_params(params_path, models=False)
     written = run_summarise(params)
     click.echo(f"summarise: {len(params.evaluate.policies)} policies -> {', '.join(written)}")
