@@ -57,3 +57,23 @@ def test_readme_and_balance_quote_the_committed_seed_sweeps():
             assert printed in _code_blocks(readme), "README.md does not quote the DPO sweep"
             committed = json.loads((ROOT / "metrics/c3.json").read_text())
             assert abs(data["runs"]["0"]["c3"]["safety_score"] - committed["safety_score"]) < 1e-9
+
+
+REAL_START, REAL_END = "<!-- real-model.json -->", "<!-- end real-model.json -->"
+
+
+def test_real_model_page_and_readme_quote_the_committed_results():
+    """docs/real-model.md quotes benchmarks/results/real-model.json's tables as
+    benchmarks/real_model.py prints them, and the README its headline line (issue 24)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from real_model import headline_sentence, markdown_tables
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    data = json.loads((ROOT / "benchmarks/results/real-model.json").read_text())
+    page = (ROOT / "docs/real-model.md").read_text()
+    assert REAL_START in page and REAL_END in page
+    assert page.split(REAL_START, 1)[1].split(REAL_END, 1)[0].strip() == markdown_tables(data).strip()
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert headline_sentence(data) in readme
+    assert data["recipe"].startswith("docs/recipes/") and (ROOT / data["recipe"]).exists()
