@@ -73,3 +73,19 @@ def test_report_is_deterministic():
     a = probe_report(x, y, list(range(30)), x[:10], y[:10], seed=4)
     b = probe_report(x, y, list(range(30)), x[:10], y[:10], seed=4)
     assert a == b
+
+
+def test_knowledge_table_sets_the_probe_beside_behaviour(tmp_path):
+    import json
+
+    from careal.metrics.knowledge import knowledge_table, load_probes
+
+    (tmp_path / "metrics/probe").mkdir(parents=True)
+    (tmp_path / "metrics/probe/c0.json").write_text(json.dumps({"layer": 22, "layers": 31, "best_eval_auc": 0.83, "by_layer": []}))
+    (tmp_path / "metrics/probe/c1.json").write_text(json.dumps({"policy": "c1", "probe": "off (evaluate.probe: false)"}))
+    probes = load_probes(["c0", "c1"], tmp_path)
+    assert list(probes) == ["c0"]
+    metrics = {"c0": {"probe_auc": 0.774, "probe_discrimination": 0.383, "discrimination": -0.032}, "c1": {"probe_auc": None, "discrimination": 0.1}}
+    text = knowledge_table(metrics, probes)
+    assert "knowledge (probe) vs behaviour" in text and "22/30" in text and "+0.415" in text and "\nc1" not in text
+    assert knowledge_table({"c0": {"discrimination": 0.1}}) == ""
