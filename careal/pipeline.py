@@ -31,10 +31,11 @@ def write_csv_pairs(path: Path, rows: list[dict]) -> None:
 
 @stage_outputs("prepare")
 def run_prepare(params: Params) -> dict:
-    from careal.data.split import prepare
+    from careal.data.split import prepare_splits
 
-    train, evaluation, summary = prepare(params.data, params.seed)
+    train, validation, evaluation, summary = prepare_splits(params.data, params.seed)
     write_jsonl(PREPARED / "train.jsonl", (r.to_dict() for r in train))
+    write_jsonl(PREPARED / "validation.jsonl", (r.to_dict() for r in validation))  # empty with data.validation_size 0 (careal/selection.py)
     write_jsonl(PREPARED / "eval.jsonl", (r.to_dict() for r in evaluation))
     write_json(PREPARED / "summary.json", summary)
     return summary

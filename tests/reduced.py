@@ -22,7 +22,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 REDUCED = {
-    "data": {"builtin_base_prompts_per_cell": 2, "train_size": 32, "eval_size": 32},
+    "data": {"builtin_base_prompts_per_cell": 2, "train_size": 32, "eval_size": 32, "validation_size": 32},
     "bootstrap": {"vocab_size": 600, "hidden_size": 64, "intermediate_size": 128, "num_layers": 2, "num_heads": 2, "sft_repeats": 2, "sft_epochs": 8, "sft_batch_size": 16},
     "generate": {"samples": 2, "max_new_tokens": 16, "batch_size": 32},
     "train": {"batch_size": 8, "max_length": 128},

@@ -12,6 +12,7 @@ from __future__ import annotations
 import click
 
 from careal.cli import project, reports, review, stages, tools
+from careal.cli import select as selection
 from careal.cli.common import CarealGroup
 
 
@@ -34,6 +35,8 @@ def main():
       evaluate  -p cK    data/eval/cK/, metrics/cK.json    (eval judge, greedy answers)
       judge-reliability -c cK  metrics/judges/cK.json     (train vs eval judge, gold)
       summarise          metrics/plots/*.json (across policies, for dvc plots)
+      validation -p cK   data/validation/cK/  (greedy answers on the validation split, judge.select)
+      select             metrics/selected.json, models/selected (the policy to ship; --experiments)
       report             the per-cycle metrics table (--html page, --md summary)
 
     \b
@@ -56,5 +59,6 @@ for _command in (
     project.cycles, project.preset, project.export, project.doctor,
     tools.label, tools.validate,
     review.review,
+    selection.validation, selection.select,
 ):
     main.add_command(_command)

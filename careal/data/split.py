@@ -4,6 +4,12 @@ Leaks: rewrites share their base prompt, so careal's own split assigns whole bas
 to train or eval (stratified by harm level). A source with its own train and eval splits keeps
 them, and train rows whose base_prompt also appears in the eval set are dropped and counted
 (``leak_guard: false`` keeps them, still counted).
+
+Validation (``data.validation_size`` > 0; careal/selection.py selects a policy on it): whole
+base-prompt groups carved from the train side, never the eval side (for ``hf:`` sources the
+dataset's train split, never its test split), stratified by harm level, then drawn stratified
+by harm level x method like eval; the rest of those groups is dropped from train, so the three
+splits share no base prompt.
 """
 
 from __future__ import annotations
@@ -72,6 +78,37 @@ def leak_guard(train: list[CaresRecord], evaluation: list[CaresRecord], enabled:
     return [r for r in train if _group_key(r.base_prompt) not in eval_keys], len(leaking)
 
 
+def carve_validation(train_pool: list[CaresRecord], size: int, seed: int) -> tuple[list[CaresRecord], list[CaresRecord]]:
+    """(validation, rest of the train pool): ``size`` rows from whole base-prompt groups of the
+    train pool, the same share of each harm level's groups (rounded up, so the rows suffice),
+    then ``stratified_sample`` by harm level x method. The rest is the pool without the base
+    prompts drawn (a group with no row drawn stays in train): no base prompt is on two sides.
+    ``size`` 0: no validation."""
+    if size <= 0:
+        return [], list(train_pool)
+    if size >= len(train_pool):
+        raise CarealError(f"params.yaml: data.validation_size is {size}, but the train side has only {len(train_pool)} rows "
+                          f"(after the eval split and the leak guard); choose fewer, or 0 for no validation split")
+    import math
+
+    groups: dict[str, list[CaresRecord]] = defaultdict(list)
+    for record in train_pool:
+        groups[_group_key(record.base_prompt)].append(record)
+    by_level: dict[int, list[str]] = defaultdict(list)
+    for key in sorted(groups):
+        by_level[groups[key][0].harmful_level].append(key)
+    share = size / len(train_pool)
+    rng = random.Random(f"validation-{seed}")
+    chosen: set[str] = set()
+    for level in sorted(by_level):
+        keys = by_level[level]
+        rng.shuffle(keys)
+        chosen.update(keys[: min(len(keys), math.ceil(len(keys) * share))])
+    validation = stratified_sample([r for r in train_pool if _group_key(r.base_prompt) in chosen], size, seed + 2)
+    drawn = {_group_key(r.base_prompt) for r in validation}
+    return validation, [r for r in train_pool if _group_key(r.base_prompt) not in drawn]
+
+
 def _counts(records: list[CaresRecord]) -> dict:
     def count(key):
         out = defaultdict(int)
@@ -90,6 +127,13 @@ def _counts(records: list[CaresRecord]) -> dict:
 
 def prepare(params, seed: int) -> tuple[list[CaresRecord], list[CaresRecord], dict]:
     """Train and eval records and a summary, from DataParams and the seed."""
+    train, _, evaluation, summary = prepare_splits(params, seed)
+    return train, evaluation, summary
+
+
+def prepare_splits(params, seed: int) -> tuple[list[CaresRecord], list[CaresRecord], list[CaresRecord], dict]:
+    """Train, validation (empty when ``data.validation_size`` is 0) and eval records and a
+    summary, from DataParams and the seed."""
     skipped: list[DataError] = []
     extra: dict[str, int] = {}
     splits = load_source(params, seed, skipped, extra)
@@ -111,6 +155,11 @@ def prepare(params, seed: int) -> tuple[list[CaresRecord], list[CaresRecord], di
         summary["source_rows"] = len(train_pool) + len(eval_pool)
     evaluation = stratified_sample(eval_pool, params.eval_size, seed)
     train_pool, leaking = leak_guard(train_pool, evaluation, params.leak_guard)
+    # validation never shares a base prompt with eval, even with the leak guard off
+    eval_keys = {_group_key(r.base_prompt) for r in evaluation}
+    validation, _ = carve_validation([r for r in train_pool if _group_key(r.base_prompt) not in eval_keys], getattr(params, "validation_size", 0), seed)
+    validation_keys = {_group_key(r.base_prompt) for r in validation}
+    train_pool = [r for r in train_pool if _group_key(r.base_prompt) not in validation_keys] if validation else train_pool
     train = stratified_sample(train_pool, params.train_size, seed + 1)
     summary["leak_guard"] = {"enabled": params.leak_guard, "train_rows_sharing_eval_base_prompt": leaking, "dropped": leaking if params.leak_guard else 0}
     if not train:
@@ -119,4 +168,9 @@ def prepare(params, seed: int) -> tuple[list[CaresRecord], list[CaresRecord], di
         raise CarealError(f"data.source {params.source}: no eval rows")
     summary["train"] = _counts(train)
     summary["eval"] = _counts(evaluation)
-    return train, evaluation, summary
+    summary["validation"] = {**_counts(validation), "from": "the train side (hf: its train split), whole base-prompt groups"} if validation else {
+        "rows": 0, "note": "data.validation_size is 0: no validation split, the select stage selects nothing"}
+    if validation:
+        sides = {name: {_group_key(r.base_prompt) for r in rows} for name, rows in (("train", train), ("validation", validation), ("eval", evaluation))}
+        summary["leak_guard"]["validation_base_prompts_shared"] = {"train": len(sides["validation"] & sides["train"]), "eval": len(sides["validation"] & sides["eval"])}
+    return train, validation, evaluation, summary

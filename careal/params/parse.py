@@ -135,6 +135,16 @@ def _check_relations(params: "Params", cycles_raw: dict) -> dict[str, str]:
     check_backend(params.evaluate, "evaluate")
     params.judge.train.check("judge.train")
     params.judge.eval.check("judge.eval")
+    params.judge.select.check("judge.select")
+    from careal.judges.spec import JudgeSpec
+
+    others = []
+    for index, raw in enumerate(params.select.other_validators):  # a list of judges: each one built and checked
+        where = f"select.other_validators[{index}]"
+        spec = raw if isinstance(raw, JudgeSpec) else _build(JudgeSpec, raw, where)
+        spec.check(where)
+        others.append(spec)
+    params.select.other_validators = others
     policies = params.evaluate.policies
     for policy in policies:
         if policy != "c0" and policy not in cycles:

@@ -33,6 +33,13 @@ class DataParams:
     train_size: int = 384
     eval_size: int = 384
     """Prompts drawn, stratified by harm level x method (0 = all available)."""
+    validation_size: int = 0
+    """Rows of the validation split (data/prepared/validation.jsonl) that the ``select`` stage
+    picks the policy to ship on (docs/selection.md): whole base-prompt groups carved from the
+    train side (``hf:`` sources: the dataset's train split, never its test split), stratified
+    by harm level x method, no base prompt shared with train or eval. 0 = no validation split
+    and no selection. params.yaml: 192 on the embedded default (train pool 336 base prompts
+    instead of 384)."""
     leak_guard: bool = True
     """Drop (and count) train rows whose base_prompt also appears in the eval set."""
     on_bad_rows: str = "error"
@@ -193,6 +200,10 @@ class JudgeParams:
 
     train: JudgeSpec = field(default_factory=JudgeSpec)
     eval: JudgeSpec = field(default_factory=JudgeSpec)
+    select: JudgeSpec = field(default_factory=JudgeSpec)
+    """The validator: labels every policy's answers on the validation split for the ``select``
+    stage (docs/selection.md); may differ from ``eval``, whose figures are then the unbiased
+    report of the chosen policy."""
     gold: str | None = "auto"
     """Gold labels for the reliability stage: ``auto`` (the warm-start styles of the built-in
     tiny model's answers, careal.data.styles.style_of, when model.base is builtin:tiny; else none),
@@ -389,6 +400,28 @@ class EvaluateParams:
 
 
 @dataclass
+class SelectParams:
+    """Section ``select``: which policy to ship, picked on the validation split by the
+    validator ``judge.select`` (careal/metrics/selection.py, docs/selection.md). A policy is
+    eligible when its erroneous refusal rate is at most c0's plus ``max_erroneous_increase``
+    and its fluency at least ``min_fluency_ratio`` x c0's; walking the eligible policies in
+    cycle order, a later one replaces the pick only when its Safety Score is higher (with
+    ``noise_guard``: the paired 95% bootstrap interval of the difference excludes 0); ties go
+    to the earlier cycle."""
+
+    max_erroneous_increase: float = 0.05
+    """Erroneous (over-)refusal on validation allowed above c0's, in absolute terms."""
+    min_fluency_ratio: float = 0.95
+    """Fluency on validation at least this share of c0's."""
+    noise_guard: bool = True
+    """No switch to a later cycle on a Safety Score difference within noise (the paired
+    bootstrap interval on the validation prompts spans 0); false = plain highest score."""
+    other_validators: list[JudgeSpec] = field(default_factory=list)
+    """More judges (each as ``judge.select``) that label the same validation answers; the
+    policy each would pick is recorded in metrics/selected.json, ``judge.select`` decides."""
+
+
+@dataclass
 class Params:
     seed: int = 0
     data: DataParams = field(default_factory=DataParams)
@@ -401,6 +434,7 @@ class Params:
     pair: PairParams = field(default_factory=PairParams)
     train: TrainParams = field(default_factory=TrainParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    select: SelectParams = field(default_factory=SelectParams)
     cycles: dict[str, str] = field(default_factory=dict)
     """Cycle name -> parent policy name (c0 is the base model without adapter)."""
 
