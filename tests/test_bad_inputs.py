@@ -179,7 +179,7 @@ def test_validate_and_prepare_on_each_input(case, tmp_path, monkeypatch):
     runner = CliRunner()
     checked = runner.invoke(main, ["validate", str(path)])
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"].update(source=str(path), train_size=0, eval_size=0)
+    params["data"].update(source=str(path), train_size=0, eval_size=0, validation_size=0)
     Path("params.yaml").write_text(yaml.safe_dump(params))
     prepared = runner.invoke(main, ["prepare"])
     if case.expect == "ok":
@@ -219,7 +219,7 @@ def test_skip_mode_lists_the_skipped_rows_in_the_summary(tmp_path, monkeypatch):
     lines = [json.dumps(r) for r in GOOD] + ['{"prompt": ', json.dumps(row(harmful_level=9))]
     Path("in.jsonl").write_text("\n".join(lines) + "\n")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"].update(source="in.jsonl", train_size=0, eval_size=0, on_bad_rows="skip")
+    params["data"].update(source="in.jsonl", train_size=0, eval_size=0, validation_size=0, on_bad_rows="skip")
     Path("params.yaml").write_text(yaml.safe_dump(params))
     result = CliRunner().invoke(main, ["prepare"])
     assert result.exit_code == 0, result.output

@@ -61,7 +61,7 @@ def preset_apply(name, params_path):
     click.echo(f"preset {name}: {len(changed)} key(s) changed in {params_path}" + (f": {', '.join(changed)}" if changed else ""))
 
 @click.command()
-@click.option("-p", "--policy", required=True, help="c0 (the base model) or a trained cycle, e.g. c3.")
+@click.option("-p", "--policy", required=True, help="c0 (the base model), a trained cycle, e.g. c3, or selected (the select stage's choice).")
 @click.option("--merge", is_flag=True, help="Merge the LoRA adapter into the base weights: a plain transformers model folder.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 @click.argument("out", type=click.Path(file_okay=False))

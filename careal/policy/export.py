@@ -7,6 +7,8 @@
   as a plain transformers model folder (safetensors) with the tokenizer, lineage and card:
   ``AutoModelForCausalLM.from_pretrained(OUT)`` alone.
 - ``c0``: the base policy has no adapter, so either way OUT is the base model folder.
+- ``selected``: models/selected, the policy the select stage chose (careal/selection.py); its
+  lineage names the source (``selected_from``) and the card shows that policy's eval figures.
 
 OUT is written into a temporary sibling folder and renamed into place when complete.
 """
@@ -90,7 +92,10 @@ def export_policy(policy: str, out, *, merge: bool = False, force: bool = False,
     lineage = read_json(policy_dir / LINEAGE_FILE)
     adapter = has_adapter(policy_dir)
     kind = "merged" if adapter and merge else ("adapter" if adapter else "base")
-    metrics_path = Path(metrics_dir) / f"{policy}.json"
+    if lineage.get("selected_from", policy) is None:  # models/selected with nothing selected (data.validation_size 0)
+        raise CarealError(f"{policy_dir}: {lineage.get('note', 'no policy was selected')}")
+    # models/selected (the select stage's copy): the card shows its source policy's eval figures
+    metrics_path = Path(metrics_dir) / f"{lineage.get('selected_from') or policy}.json"
     metrics = read_json(metrics_path) if metrics_path.exists() else None
     with atomic_dir(out) as tmp:
         if kind == "adapter":
