@@ -46,9 +46,11 @@ NOT_TRAINED = {
 
 
 def classifier_in_use(params) -> bool:
-    """Whether a judge of params.yaml has kind classifier (the stage's DVC params are the two
-    kinds, so this is all it may decide on)."""
-    return any(s.kind == "classifier" for s in (params.judge.train, params.judge.eval))
+    """Whether a judge of params.yaml has kind classifier (the stage's DVC params are the
+    judges' kinds and select.other_validators, so this is all it may decide on)."""
+    select = getattr(params.judge, "select", None)
+    others = list(getattr(getattr(params, "select", None), "other_validators", []) or [])
+    return any(s is not None and s.kind == "classifier" for s in (params.judge.train, params.judge.eval, select, *others))
 
 
 def style_rows(prompts: list[dict], per_prompt: int, seed: int) -> list[dict]:
