@@ -29,6 +29,7 @@ VALIDATION_FILE = PREPARED / "validation.jsonl"
 VALIDATION = Path("data/validation")        # data/validation/<policy>/: answers and every validator's labels
 SELECTED = "selected"                       # models/selected, metrics/selected.json
 SELECTED_METRICS = METRICS / "selected.json"
+SELECTED_DETAILS = METRICS / "selected_details.json"   # every validator's whole table and every paired comparison (not a DVC metric)
 NO_SPLIT = "data.validation_size is 0: no validation split, so no policy is selected (set it above 0; docs/selection.md)"
 
 
@@ -149,9 +150,9 @@ def select_in_run(params, items_by_validator: list[dict[str, list[dict]]]) -> di
         "validation": {"file": str(VALIDATION_FILE), **decided["intervals"]},
         "candidates": decided["candidates"],
         "steps": decided["steps"],
-        "comparisons": decided["comparisons"],
-        "by_validator": [{k: r[k] for k in ("where", "name", "validator", "selected", "candidates", "steps")} for r in results],
+        "by_validator": [{k: r[k] for k in ("where", "name", "validator", "selected")} for r in results],
         "validators_agree": len({r["selected"] for r in results}) == 1,
+        "details": {"by_validator": [{k: r[k] for k in ("where", "name", "validator", "selected", "candidates", "steps", "comparisons")} for r in results]},
     }
 
 
@@ -165,10 +166,12 @@ def run_select(params) -> dict:
         with atomic_dir(MODELS / SELECTED) as tmp:
             write_json(tmp / LINEAGE_FILE, {"selected_from": None, "note": NO_SPLIT})
         write_json(SELECTED_METRICS, record)
+        write_json(SELECTED_DETAILS, {"note": NO_SPLIT, "by_validator": []})
         return record
     count = len(validators(params))
     items = [{p: validation_items(p, i) for p in params.evaluate.policies} for i in range(count)]
     record = select_in_run(params, items)
+    details = record.pop("details")
     chosen = record["selected"]
     record["eval_estimate"] = _eval_estimate(chosen) if chosen else None
     with atomic_dir(MODELS / SELECTED) as tmp:
@@ -186,7 +189,8 @@ def run_select(params) -> dict:
         })
         write_json(tmp / LINEAGE_FILE, lineage)
     write_json(SELECTED_METRICS, record)
-    return record
+    write_json(SELECTED_DETAILS, details)
+    return {**record, **details}
 
 
 # --- careal select --experiments ------------------------------------------------------------
@@ -227,10 +231,11 @@ def select_experiments(revs: dict[str, str], max_erroneous_increase: float, min_
     records, skipped = {}, {}
     for exp, rev in revs.items():
         record = _show_json(rev, str(SELECTED_METRICS))
-        if not record or not record.get("by_validator"):
-            skipped[exp] = (record or {}).get("note") or f"no {SELECTED_METRICS} in its commit (a run before the select stage?)"
+        details = _show_json(rev, str(SELECTED_DETAILS)) or {}
+        if not record or not details.get("by_validator"):
+            skipped[exp] = (record or {}).get("note") or f"no {SELECTED_METRICS} and {SELECTED_DETAILS} in its commit (a run before the select stage?)"
             continue
-        records[exp] = record
+        records[exp] = {**record, "by_validator": details["by_validator"]}
     if not records:
         raise CarealError("select --experiments: no experiment with validation figures (" + "; ".join(f"{e}: {n}" for e, n in skipped.items()) + ")"
                           if skipped else "select --experiments: no DVC experiments found (dvc exp show; careal sweep)")

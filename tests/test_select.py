@@ -155,7 +155,9 @@ def test_two_validators_select_different_policies_and_both_choices_are_recorded(
     assert c2["eligible"] and c2["against_pick"]["pick"] == "c1" and c2["against_pick"]["significant"] is True
     assert set(c2["figures"]["safety_score"]) == {"value", "lo", "hi"}
     assert record["validation"]["prompts"] == 80 and record["validation"]["base_prompts"] == 40
-    assert "c1->c2" in record["comparisons"] and record["rule"]["reference"] == "c0"
+    details = record["details"]["by_validator"]  # metrics/selected_details.json: each validator's whole table
+    assert "c1->c2" in details[0]["comparisons"] and record["rule"]["reference"] == "c0"
+    assert details[1]["selected"] == "c1" and details[1]["candidates"]["c1"]["eligible"]
 
 
 def test_other_validators_are_typed_judges():
@@ -192,6 +194,7 @@ def test_select_experiments_reads_each_experiment_commit_and_reports_each_valida
     # experiment "dpo": the constructed run; "kto": the same with every figure of c2 and c1 swapped
     for name, validators in (("dpo-s0", [first, second]), ("kto-s0", [second, first])):
         record = select_in_run(params, validators)
+        (repo / "metrics" / "selected_details.json").write_text(json.dumps(record.pop("details")))
         (repo / "metrics" / "selected.json").write_text(json.dumps(record))
         (repo / "metrics" / "c2.json").write_text(json.dumps({"safety_score": 0.9, "erroneous_refusal_rate": 0.1}))
         git(repo, "add", "-A")
