@@ -23,7 +23,7 @@ def prepare(params_path):
     summary = run_prepare(stage_params(params_path, models=False))
     guard = summary["leak_guard"]
     click.echo(
-        f"prepare: {summary['train']['rows']} train / {summary['eval']['rows']} eval prompts from {summary['source']} "
+        f"prepare: {summary['train']['rows']} train / {summary['validation']['rows']} validation / {summary['eval']['rows']} eval prompts from {summary['source']} "
         f"({summary['source_rows']} rows); leak guard dropped {guard['dropped']} train rows"
     )
     if "extra_columns" in summary:
