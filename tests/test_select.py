@@ -227,3 +227,46 @@ def test_select_with_no_validation_split_selects_nothing_with_a_clear_message(tm
     assert record["selected"] is None and "data.validation_size is 0" in record["note"]
     assert json.loads(SELECTED_METRICS.read_text())["selected"] is None
     assert json.loads(Path("models/selected/lineage.json").read_text())["selected_from"] is None
+
+
+def test_select_stage_copies_the_chosen_adapter_with_its_lineage_and_reports_the_eval_figures(tmp_path, monkeypatch):
+    """run_select on a constructed project: c2 wins on validation, so models/selected holds c2's
+    adapter files and a lineage naming c2, and the eval estimate is c2's eval figures."""
+    from careal.jsonio import write_json, write_jsonl
+    from careal.metrics.confidence import headline_intervals, policy_intervals
+    from careal.metrics.scoring import compute_metrics, headline
+    from careal.policy.export import export_policy
+    from careal.selection import SELECTED_DETAILS, SELECTED_METRICS, run_select
+
+    monkeypatch.chdir(tmp_path)
+    params = parse_params({"data": {"validation_size": 80}, "evaluate": {"policies": ["c0", "c1", "c2"]},
+                           "cycles": {"c1": {"prev": "c0"}, "c2": {"prev": "c1"}}})
+    first, _ = constructed_run()
+    fields = ("id", "base_prompt", "harmful_level", "method", "principle_index", "prompt")
+    write_jsonl(Path("data/prepared/validation.jsonl"), [{k: i[k] for k in fields} | {"generation_model": "t"} for i in first["c0"]])
+    for policy, items in first.items():
+        write_jsonl(Path(f"data/validation/{policy}/answers.jsonl"), [{"id": i["id"], "sample": 0, "prompt": i["prompt"], "response": i["response"]} for i in items])
+        write_jsonl(Path(f"data/validation/{policy}/judgments.jsonl"), [{"id": i["id"], "sample": 0, "label": i["label"]} for i in items])
+        full = compute_metrics(items)
+        full["intervals"] = policy_intervals(items, 0)
+        write_json(Path(f"metrics/breakdown/{policy}.json"), full)
+        write_json(Path(f"metrics/{policy}.json"), headline(full))
+        write_json(Path(f"metrics/ci/{policy}.json"), headline_intervals(full["intervals"]))
+        write_json(Path(f"models/{policy}/lineage.json"), {"cycle": policy, "parent": None if policy == "c0" else f"c{int(policy[1]) - 1}", "method": "dpo"})
+        if policy != "c0":
+            write_json(Path(f"models/{policy}/adapter_config.json"), {"peft_type": "LORA", "policy": policy})
+            Path(f"models/{policy}/adapter_model.safetensors").write_bytes(policy.encode() * 8)
+    record = run_select(params)
+    assert record["selected"] == "c2"
+    assert sorted(p.name for p in Path("models/selected").iterdir()) == ["adapter_config.json", "adapter_model.safetensors", "lineage.json"]
+    assert Path("models/selected/adapter_model.safetensors").read_bytes() == b"c2" * 8
+    lineage = json.loads(Path("models/selected/lineage.json").read_text())
+    assert lineage["cycle"] == "c2" and lineage["selected_from"] == "c2" and lineage["selection"]["validator"] == {"kind": "rules"}
+    saved = json.loads(SELECTED_METRICS.read_text())
+    assert saved["eval_estimate"]["figures"] == json.loads(Path("metrics/c2.json").read_text())
+    assert saved["eval_estimate"]["intervals"] == json.loads(Path("metrics/ci/c2.json").read_text())
+    assert "comparisons" in json.loads(SELECTED_DETAILS.read_text())["by_validator"][0]
+    # careal export --policy selected: models/base is needed for the tokenizer, so only the
+    # clear errors are checked here (tests/test_select_dvc.py exports a real one)
+    with pytest.raises(CarealError, match="models/nothing: no policy"):
+        export_policy("nothing", tmp_path / "out")
