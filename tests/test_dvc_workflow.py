@@ -153,7 +153,7 @@ def test_cycles_add_reruns_only_the_new_cycle_and_md_report_shows_the_change(pro
     run([*CAREAL, "cycles", "add"], dest, env)
     assert "c3: {prev: c2}" in (dest / "params.yaml").read_text()
     output = run(["dvc", "repro"], dest, env)
-    assert ran_stages(output) == {"generate@c3", "judge@c3", "pair@c3", "train@c3", "evaluate@c3", "summarise", "judge_reliability@c3"}
+    assert ran_stages(output) == {"generate@c3", "judge@c3", "pair@c3", "train@c3", "evaluate@c3", "summarise", "judge_reliability@c3", "validation@c3", "select"}
     assert "nothing to do" in run([*CAREAL, "status"], dest, env)
     md = run([*CAREAL, "report", "--md", "--against", "HEAD"], dest, env)
     lines = [line for line in md.splitlines() if line.startswith("| c")]

@@ -62,5 +62,5 @@ def test_full_repro_then_noop_then_targeted_rerun(project):
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     fourth = run(["dvc", "repro"], dest, env)
     # (summarise, the cross-policy plot files, reruns too: it reads every policy's metrics)
-    assert ran_stages(fourth) == {"generate@c3", "judge@c3", "pair@c3", "train@c3", "evaluate@c3", "summarise", "judge_reliability@c3"}
+    assert ran_stages(fourth) == {"generate@c3", "judge@c3", "pair@c3", "train@c3", "evaluate@c3", "summarise", "judge_reliability@c3", "validation@c3", "select"}
     assert json.loads((dest / "models/c3/lineage.json").read_text())["parent"] == "c2"
