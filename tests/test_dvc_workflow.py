@@ -51,7 +51,7 @@ def test_headline_metrics_are_declared_and_breakdowns_are_not(project):
     # the policies' headline numbers and their 95% intervals, the judges' reliability headline and
     # the classifier judge's training figures (judge_train); no breakdown, no details
     assert files == {"metrics/c0.json", "metrics/c1.json", "metrics/c2.json", "metrics/ci/c0.json", "metrics/ci/c1.json", "metrics/ci/c2.json",
-                     "metrics/judges/c1.json", "metrics/judges/c2.json", "metrics/judge_train.json"}
+                     "metrics/judges/c1.json", "metrics/judges/c2.json", "metrics/judge_train.json", "metrics/selected.json"}
     intervals = json.loads((dest / "metrics/ci/c1.json").read_text())
     headline = json.loads((dest / "metrics/c1.json").read_text())
     assert intervals["resamples"] == 2000 and intervals["prompts"] == 32 and "base prompts" in intervals["method"]
