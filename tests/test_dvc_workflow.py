@@ -293,7 +293,8 @@ def test_two_branches_diff_their_params_and_metrics(project):
     metrics_diff = json.loads(run(["dvc", "metrics", "diff", "main", "beta03", "--all", "--json"], dest, env))
     policies = {f"metrics/{p}.json" for p in ("c0", "c1", "c2", "c3")}
     judges = {f"metrics/judges/{c}.json" for c in ("c1", "c2", "c3")}
-    assert set(metrics_diff) == policies | judges | {"metrics/judge_train.json"}
+    intervals = {f"metrics/ci/{p}.json" for p in ("c0", "c1", "c2", "c3")}   # each policy's 95% intervals
+    assert set(metrics_diff) == policies | intervals | judges | {"metrics/judge_train.json", "metrics/selected.json"}
     for key in HEADLINE_KEYS:
         assert set(metrics_diff["metrics/c3.json"][key]) >= {"old", "new"}
     # the branches trained different adapters (the reduced policy's metrics may still tie)
