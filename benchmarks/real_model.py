@@ -2,7 +2,7 @@
 benchmarks/results/real-model.json and the Markdown table docs/real-model.md and the README quote.
 
     python benchmarks/real_model.py --recipe docs/recipes/smollm2-135m-real.yaml \\
-        /tmp/real-s0 /tmp/real-s1 /tmp/real-s2 --out benchmarks/results/real-model.json
+        RUN_SEED0 RUN_SEED1 RUN_SEED2 --out benchmarks/results/real-model.json
     python benchmarks/real_model.py --print benchmarks/results/real-model.json
 
 Each run folder is a project copy after `dvc repro` of the recipe with its seed (params.yaml
@@ -58,7 +58,7 @@ def collect(run: Path) -> dict:
 
     params = yaml.safe_load((run / "params.yaml").read_text())
     policies = params["evaluate"]["policies"]
-    out = {"seed": params["seed"], "folder": str(run), "policies": {}}
+    out = {"seed": params["seed"], "folder": run.name, "policies": {}}
     for policy in policies:
         headline = _read(run / "metrics" / f"{policy}.json")
         if headline is None or not (run / "data" / "eval" / policy / "answers.jsonl").exists():
