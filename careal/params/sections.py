@@ -38,8 +38,8 @@ class DataParams:
     picks the policy to ship on (docs/selection.md): whole base-prompt groups carved from the
     train side (``hf:`` sources: the dataset's train split, never its test split), stratified
     by harm level x method, no base prompt shared with train or eval. 0 = no validation split
-    and no selection. params.yaml: 192 on the embedded default (train pool 336 base prompts
-    instead of 384)."""
+    and no selection (the committed default's setting until its seed sweep is re-read; 192
+    there takes the train pool from 384 to 336 base prompts, docs/selection.md)."""
     leak_guard: bool = True
     """Drop (and count) train rows whose base_prompt also appears in the eval set."""
     on_bad_rows: str = "error"
