@@ -64,7 +64,9 @@ def test_set_shrinks_and_grows_and_round_trips(params_file):
     params = load_params(params_file)
     assert params.evaluate.policies == ["c0", "c1"] and list(params.cycles) == ["c1"]
     artifacts = yaml.safe_load((params_file.parent / "dvc.yaml").read_text())["artifacts"]
-    assert list(artifacts) == ["policy-c1"] and artifacts["policy-c1"]["type"] == "model"
+    # the cycles' entries follow; the selected policy's entry (not a cycle) is left alone
+    assert [name for name in artifacts if name != "policy-selected"] == ["policy-c1"] and artifacts["policy-c1"]["type"] == "model"
+    assert artifacts["policy-selected"]["path"] == "models/selected"
     assert add_cycles(params_file, 2) == ["c2", "c3"]
     after = params_file.read_text()
     assert load_params(params_file).evaluate.policies == ["c0", "c1", "c2", "c3"]
