@@ -113,6 +113,7 @@ def test_bars_bound_the_constant_policies():
 def test_headline_keeps_a_dozen_numbers_and_no_breakdowns():
     m = compute_metrics([item(0, "Accept"), item(3, "Refuse")])
     h = headline(m)
-    assert list(h) == list(HEADLINE_KEYS) and len(h) <= 12
+    # a dozen behavioural figures and the knowledge probe's two (probe_auc, probe_discrimination)
+    assert list(h) == list(HEADLINE_KEYS) and len(h) <= 14
     assert all(not isinstance(v, dict) for v in h.values())
     assert h["discrimination"] == 1.0 and h["refuse_all_safety"] == 0.5
